@@ -1,0 +1,82 @@
+# rblcache -- plain GNU make; `make help` lists the targets.
+
+CC      ?= cc
+OPTIMIZATION ?= -O2
+CFLAGS  ?= $(OPTIMIZATION) -g
+WARN    := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+DEPS_CFLAGS := $(shell pkg-config --cflags libunbound libconfuse hiredis 2>/dev/null)
+LIBS    := $(shell pkg-config --libs libconfuse 2>/dev/null) -lev -lpthread
+SANFLAGS :=
+
+# `make asan` rebuilds everything into build-asan/ with ASan+UBSan.
+BUILD   ?= build
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(DEPS_CFLAGS) -Icommon -Idaemon -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CLIENT_SRC := $(wildcard client/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+QUIET_CC = @printf '    CC %s\n' $@;
+QUIET_LD = @printf '    LD %s\n' $@;
+
+.PHONY: all deps test unit system asan run bench clean help
+all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN)
+
+help:
+	@echo "make            build build/rblcached, build/rblctl and the unit tests"
+	@echo "make deps       install the Debian packages the project needs (idempotent)"
+	@echo "make test       deps + build + unit tests (cmocka) + system tests (pytest)"
+	@echo "make asan       the same suites built with AddressSanitizer+UBSan"
+	@echo "make run        deps + build + run the daemon on conf/rblcache.conf"
+	@echo "make bench      hot-path and load benchmarks"
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/rblcached: $(BUILD)/obj/daemon/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
+	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/rblctl: $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o) $(COMMON_OBJ)
+	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# Unit tests link the daemon's objects minus main.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+deps:
+	@sh tests/deps.sh
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(BUILD)
+
+system: $(BUILD)/rblcached $(BUILD)/rblctl
+	@RBLCACHE_BUILD=$(BUILD) sh tests/run-system.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit system
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPTIMIZATION=-O1 \
+		SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		all unit system
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/rblcached -f -c conf/rblcache.conf
+
+bench: all
+	@sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)

@@ -1,0 +1,548 @@
+/* config.c -- libconfuse parsing of rblcache.conf into struct config.
+ *
+ * Syntax errors and bad values are reported by libconfuse's error hook
+ * with file and line; cross-checks that need the whole file (a zone
+ * naming a list defined further down) run after parsing and use the line
+ * libconfuse recorded for the section.
+ */
+#include "config.h"
+
+#include <confuse.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define MAX_LISTEN	64
+
+static void
+errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (cfg && cfg->filename)
+		log_warnx("%s:%d: %s", cfg->filename, cfg->line, msg);
+	else
+		log_warnx("%s", msg);
+}
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	uint64_t mul = 1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ULL << 10; end++; break;
+	case 'm': case 'M': mul = 1ULL << 20; end++; break;
+	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end != '\0' || v > UINT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int
+config_name_to_wire(const char *name, uint8_t *wire, size_t size)
+{
+	size_t n = 0;
+	const char *p = name;
+	if (strcmp(name, ".") == 0 || *name == '\0')
+		return -1;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		if (len == 0 || len > 63) {
+			if (len == 0 && dot && dot[1] == '\0' && n > 0)
+				break;	/* trailing dot */
+			return -1;
+		}
+		if (n + 1 + len + 1 > size || n + 1 + len + 1 > 255)
+			return -1;
+		wire[n++] = (uint8_t)len;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)p[i];
+			if (!(isalnum(c) || c == '-' || c == '_'))
+				return -1;
+			wire[n++] = (uint8_t)tolower(c);
+		}
+		if (!dot)
+			break;
+		p = dot + 1;
+	}
+	wire[n++] = 0;
+	return (int)n;
+}
+
+/* ---- validation callbacks (run by libconfuse with the line set) ---- */
+
+static int
+validate_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		const char *err;
+		const char *v = cfg_opt_getnstr(opt, i);
+		if (addr_parse_sockaddr(v, 0, &ss, &len, &err) < 0) {
+			cfg_error(cfg, "listen \"%s\": %s (want \"127.0.0.1:5300\" or \"[::1]:5300\")",
+			    v, err);
+			return -1;
+		}
+	}
+	if (cfg_opt_size(opt) > MAX_LISTEN) {
+		cfg_error(cfg, "listen: at most %d addresses", MAX_LISTEN);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_cidrs(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		struct cidr c;
+		const char *err;
+		const char *v = cfg_opt_getnstr(opt, i);
+		if (addr_parse_cidr(v, &c, 1, &err) < 0) {
+			cfg_error(cfg, "%s \"%s\": %s", opt->name, v, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_nonneg(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+	if (v < 0 || v > INT_MAX) {
+		cfg_error(cfg, "%s: must be between 0 and %d", opt->name, INT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_workers(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+	if (v < 0 || v > 256) {
+		cfg_error(cfg, "workers: must be 0 (one per core) to 256");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_size(cfg_t *cfg, cfg_opt_t *opt)
+{
+	uint64_t v;
+	const char *s = cfg_opt_getnstr(opt, 0);
+	if (s && config_parse_size(s, &v) < 0) {
+		cfg_error(cfg, "%s \"%s\": want a size such as 256M", opt->name, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_sources(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_size(opt) > POLICY_MAX_SOURCES) {
+		cfg_error(cfg, "sources: at most %d", POLICY_MAX_SOURCES);
+		return -1;
+	}
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		struct policy_source src;
+		const char *err;
+		const char *v = cfg_opt_getnstr(opt, i);
+		if (policy_parse_source(v, &src, &err) < 0) {
+			cfg_error(cfg, "source \"%s\": %s", v, err);
+			return -1;
+		}
+		free(src.name);
+	}
+	return 0;
+}
+
+static int
+validate_answer(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct ipaddr ip;
+	const char *s = cfg_opt_getnstr(opt, 0);
+	if (s && (addr_parse_ip(s, &ip) < 0 || ip.family != AF_INET)) {
+		cfg_error(cfg, "answer \"%s\": want an IPv4 address such as 127.0.0.2", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_ttl(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+	if (v < 0 || v > 604800) {
+		cfg_error(cfg, "%s: must be between 0 and 604800 seconds", opt->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_addr(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *err;
+	const char *s = cfg_opt_getnstr(opt, 0);
+	if (s && strncmp(s, "unix:", 5) != 0 &&
+	    addr_parse_sockaddr(s, 6379, &ss, &len, &err) < 0) {
+		cfg_error(cfg, "%s \"%s\": %s", opt->name, s, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the schema ---- */
+
+static cfg_opt_t list_opts[] = {
+	CFG_STR("file", NULL, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+static cfg_opt_t zone_opts[] = {
+	CFG_STR_LIST("sources", NULL, CFGF_NODEFAULT),
+	CFG_INT("threshold", 1, CFGF_NONE),
+	CFG_STR("answer", NULL, CFGF_NODEFAULT),
+	CFG_INT("ttl", 300, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+static cfg_opt_t cache_opts[] = {
+	CFG_STR("max-memory", "256M", CFGF_NONE),
+	CFG_INT("min-ttl", 60, CFGF_NONE),
+	CFG_INT("max-ttl", 86400, CFGF_NONE),
+	CFG_INT("negative-ttl", 900, CFGF_NONE),
+	CFG_INT("serve-stale", 3600, CFGF_NONE),
+	CFG_BOOL("prefetch", cfg_true, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t redis_opts[] = {
+	CFG_STR("address", "127.0.0.1:6379", CFGF_NONE),
+	CFG_STR("prefix", "rblcache:", CFGF_NONE),
+	CFG_INT("timeout-ms", 30, CFGF_NONE),
+	CFG_STR("password", NULL, CFGF_NODEFAULT),
+	CFG_INT("db", 0, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t resolver_opts[] = {
+	CFG_STR_LIST("forward", NULL, CFGF_NODEFAULT),
+	CFG_STR("unbound-config", NULL, CFGF_NODEFAULT),
+	CFG_INT("timeout-ms", 1500, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t root_opts[] = {
+	CFG_STR_LIST("listen", "{\"127.0.0.1:5300\"}", CFGF_NONE),
+	CFG_INT("workers", 0, CFGF_NONE),
+	CFG_STR("user", "rblcache", CFGF_NONE),
+	CFG_STR("state-dir", "/var/lib/rblcache", CFGF_NONE),
+	CFG_STR("control", "/run/rblcache/control.sock", CFGF_NONE),
+	CFG_STR_LIST("allow-query", "{\"127.0.0.0/8\", \"::1/128\"}", CFGF_NONE),
+	CFG_SEC("cache", cache_opts, CFGF_NONE),
+	CFG_SEC("redis", redis_opts, CFGF_NODEFAULT),
+	CFG_SEC("resolver", resolver_opts, CFGF_NONE),
+	CFG_SEC("list", list_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("zone", zone_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static char *
+resolve_path(const char *cfgpath, const char *p)
+{
+	if (p[0] == '/')
+		return strdup(p);
+	const char *slash = strrchr(cfgpath, '/');
+	char *out;
+	if (!slash)
+		return strdup(p);
+	if (asprintf(&out, "%.*s/%s", (int)(slash - cfgpath), cfgpath, p) < 0)
+		return NULL;
+	return out;
+}
+
+static int
+nproc(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		fatal("%s", __func__);
+	return d;
+}
+
+struct config *
+config_load(const char *path)
+{
+	struct config *c = NULL;
+	cfg_t *cfg = cfg_init(root_opts, CFGF_NONE);
+	int errors = 0;
+
+	if (!cfg)
+		fatal("%s: cfg_init", __func__);
+	cfg_set_error_function(cfg, errfunc);
+	cfg_set_validate_func(cfg, "listen", validate_listen);
+	cfg_set_validate_func(cfg, "workers", validate_workers);
+	cfg_set_validate_func(cfg, "allow-query", validate_cidrs);
+	cfg_set_validate_func(cfg, "cache|max-memory", validate_size);
+	cfg_set_validate_func(cfg, "cache|min-ttl", validate_nonneg);
+	cfg_set_validate_func(cfg, "cache|max-ttl", validate_nonneg);
+	cfg_set_validate_func(cfg, "cache|negative-ttl", validate_nonneg);
+	cfg_set_validate_func(cfg, "cache|serve-stale", validate_nonneg);
+	cfg_set_validate_func(cfg, "redis|address", validate_addr);
+	cfg_set_validate_func(cfg, "redis|timeout-ms", validate_nonneg);
+	cfg_set_validate_func(cfg, "redis|db", validate_nonneg);
+	cfg_set_validate_func(cfg, "resolver|timeout-ms", validate_nonneg);
+	cfg_set_validate_func(cfg, "zone|sources", validate_sources);
+	cfg_set_validate_func(cfg, "zone|answer", validate_answer);
+	cfg_set_validate_func(cfg, "zone|ttl", validate_ttl);
+
+	switch (cfg_parse(cfg, path)) {
+	case CFG_SUCCESS:
+		break;
+	case CFG_FILE_ERROR:
+		log_warn("%s: cannot read config", path);
+		goto fail;
+	default:
+		/* libconfuse already said where */
+		goto fail;
+	}
+
+	if (!(c = calloc(1, sizeof(*c))))
+		fatal("%s", __func__);
+	c->path = xstrdup(path);
+
+	c->nlisten = (int)cfg_size(cfg, "listen");
+	c->listen = calloc((size_t)c->nlisten + 1, sizeof(*c->listen));
+	for (int i = 0; i < c->nlisten; i++) {
+		const char *err;
+		const char *v = cfg_getnstr(cfg, "listen", (unsigned)i);
+		c->listen[i].text = xstrdup(v);
+		if (addr_parse_sockaddr(v, 0, &c->listen[i].ss, &c->listen[i].len,
+		    &err) < 0)
+			fatalx("%s: listen \"%s\": %s", path, v, err);
+	}
+	if (c->nlisten == 0) {
+		log_warnx("%s: listen: at least one address is needed", path);
+		errors++;
+	}
+	c->workers = (int)cfg_getint(cfg, "workers");
+	if (c->workers == 0)
+		c->workers = nproc();
+	c->user = xstrdup(cfg_getstr(cfg, "user"));
+	c->state_dir = xstrdup(cfg_getstr(cfg, "state-dir"));
+	c->control = xstrdup(cfg_getstr(cfg, "control"));
+
+	c->nallow = (int)cfg_size(cfg, "allow-query");
+	c->allow = calloc((size_t)c->nallow + 1, sizeof(*c->allow));
+	for (int i = 0; i < c->nallow; i++) {
+		const char *err;
+		const char *v = cfg_getnstr(cfg, "allow-query", (unsigned)i);
+		if (addr_parse_cidr(v, &c->allow[i], 1, &err) < 0)
+			fatalx("%s: allow-query \"%s\": %s", path, v, err);
+	}
+
+	cfg_t *sec = cfg_getsec(cfg, "cache");
+	config_parse_size(cfg_getstr(sec, "max-memory"), &c->cache.max_memory);
+	c->cache.min_ttl = (int)cfg_getint(sec, "min-ttl");
+	c->cache.max_ttl = (int)cfg_getint(sec, "max-ttl");
+	c->cache.negative_ttl = (int)cfg_getint(sec, "negative-ttl");
+	c->cache.serve_stale = (int)cfg_getint(sec, "serve-stale");
+	c->cache.prefetch = cfg_getbool(sec, "prefetch");
+	if (c->cache.min_ttl > c->cache.max_ttl) {
+		log_warnx("%s:%d: cache: min-ttl is larger than max-ttl", path,
+		    sec->line);
+		errors++;
+	}
+	if (cfg_size(cfg, "redis") > 0) {
+		sec = cfg_getsec(cfg, "redis");
+		c->redis.enabled = 1;
+		c->redis.address = xstrdup(cfg_getstr(sec, "address"));
+		c->redis.prefix = xstrdup(cfg_getstr(sec, "prefix"));
+		c->redis.timeout_ms = (int)cfg_getint(sec, "timeout-ms");
+	}
+	sec = cfg_getsec(cfg, "resolver");
+	c->resolver.nforward = (int)cfg_size(sec, "forward");
+	c->resolver.forward = calloc((size_t)c->resolver.nforward + 1,
+	    sizeof(char *));
+	for (int i = 0; i < c->resolver.nforward; i++)
+		c->resolver.forward[i] = xstrdup(cfg_getnstr(sec, "forward",
+		    (unsigned)i));
+	if (cfg_getstr(sec, "unbound-config"))
+		c->resolver.unbound_config = resolve_path(path,
+		    cfg_getstr(sec, "unbound-config"));
+	c->resolver.timeout_ms = (int)cfg_getint(sec, "timeout-ms");
+
+	c->nlists = (int)cfg_size(cfg, "list");
+	c->lists = calloc((size_t)c->nlists + 1, sizeof(*c->lists));
+	for (int i = 0; i < c->nlists; i++) {
+		cfg_t *l = cfg_getnsec(cfg, "list", (unsigned)i);
+		c->lists[i].name = xstrdup(cfg_title(l));
+		c->lists[i].line = l->line;
+		const char *f = cfg_getstr(l, "file");
+		const char *t = c->lists[i].name;
+		if (!*t || strchr(t, '.') || strpbrk(t, "=* \t")) {
+			log_warnx("%s:%d: list \"%s\": a list name has no dots, "
+			    "'=', '*' or blanks (dotted names are upstream zones)",
+			    path, l->line, t);
+			errors++;
+		}
+		if (!f) {
+			log_warnx("%s:%d: list \"%s\": missing file", path,
+			    l->line, t);
+			errors++;
+			continue;
+		}
+		c->lists[i].file = resolve_path(path, f);
+	}
+
+	c->nzones = (int)cfg_size(cfg, "zone");
+	c->zones = calloc((size_t)c->nzones + 1, sizeof(*c->zones));
+	for (int i = 0; i < c->nzones; i++) {
+		cfg_t *z = cfg_getnsec(cfg, "zone", (unsigned)i);
+		struct config_zone *cz = &c->zones[i];
+		cz->line = z->line;
+		int wl = config_name_to_wire(cfg_title(z), cz->wire, sizeof(cz->wire));
+		if (wl < 0) {
+			log_warnx("%s:%d: zone \"%s\": not a valid domain name",
+			    path, z->line, cfg_title(z));
+			errors++;
+			continue;
+		}
+		cz->wirelen = (size_t)wl;
+		cz->name = xstrdup(cfg_title(z));
+		for (char *p = cz->name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		size_t nl = strlen(cz->name);
+		if (nl > 0 && cz->name[nl - 1] == '.')
+			cz->name[nl - 1] = '\0';
+		for (int j = 0; j < i; j++)
+			if (c->zones[j].name && strcmp(c->zones[j].name, cz->name) == 0) {
+				log_warnx("%s:%d: zone \"%s\" defined twice", path,
+				    z->line, cz->name);
+				errors++;
+			}
+		cz->threshold = (int)cfg_getint(z, "threshold");
+		if (cfg_getstr(z, "answer")) {
+			struct ipaddr ip;
+			addr_parse_ip(cfg_getstr(z, "answer"), &ip);
+			cz->has_answer = 1;
+			cz->answer = (uint32_t)ip.a[0] << 24 | (uint32_t)ip.a[1] << 16 |
+			    (uint32_t)ip.a[2] << 8 | ip.a[3];
+		}
+		if (cfg_size(z, "ttl") > 0) {
+			cz->has_ttl = 1;
+			cz->ttl = (uint32_t)cfg_getint(z, "ttl");
+		}
+		cz->nsrc = (int)cfg_size(z, "sources");
+		if (cz->nsrc == 0) {
+			log_warnx("%s:%d: zone \"%s\": no sources", path, z->line,
+			    cz->name);
+			errors++;
+		}
+		cz->src = calloc((size_t)cz->nsrc + 1, sizeof(*cz->src));
+		for (int j = 0; j < cz->nsrc; j++) {
+			const char *err;
+			const char *v = cfg_getnstr(z, "sources", (unsigned)j);
+			if (policy_parse_source(v, &cz->src[j], &err) < 0)
+				fatalx("%s: source \"%s\": %s", path, v, err);
+			for (int k = 0; k < c->nlists; k++)
+				if (strcmp(c->lists[k].name, cz->src[j].name) == 0)
+					cz->src[j].list = k;
+			if (cz->src[j].list >= 0)
+				continue;
+			if (strchr(cz->src[j].name, '.'))
+				log_warnx("%s:%d: zone \"%s\": source \"%s\" is an "
+				    "upstream DNS zone; this version serves local "
+				    "lists only", path, z->line, cz->name,
+				    cz->src[j].name);
+			else
+				log_warnx("%s:%d: zone \"%s\": source \"%s\": no such "
+				    "list (define it with list \"%s\" { file = ... })",
+				    path, z->line, cz->name, cz->src[j].name,
+				    cz->src[j].name);
+			errors++;
+		}
+	}
+	if (c->nzones == 0) {
+		log_warnx("%s: no zone defined: nothing to serve", path);
+		errors++;
+	}
+
+	cfg_free(cfg);
+	if (errors) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+fail:
+	cfg_free(cfg);
+	config_free(c);
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->nlisten; i++)
+		free(c->listen[i].text);
+	free(c->listen);
+	free(c->allow);
+	for (int i = 0; i < c->nlists; i++) {
+		free(c->lists[i].name);
+		free(c->lists[i].file);
+	}
+	free(c->lists);
+	for (int i = 0; i < c->nzones; i++) {
+		for (int j = 0; j < c->zones[i].nsrc; j++)
+			free(c->zones[i].src[j].name);
+		free(c->zones[i].src);
+		free(c->zones[i].name);
+	}
+	free(c->zones);
+	for (int i = 0; i < c->resolver.nforward; i++)
+		free(c->resolver.forward[i]);
+	free(c->resolver.forward);
+	free(c->resolver.unbound_config);
+	free(c->redis.address);
+	free(c->redis.prefix);
+	free(c->user);
+	free(c->state_dir);
+	free(c->control);
+	free(c->path);
+	free(c);
+}

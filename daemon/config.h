@@ -1,0 +1,88 @@
+/* config.h -- the daemon's configuration as a plain struct.
+ *
+ * libconfuse appears only in config.c; everything else reads struct
+ * config.  A config is immutable once loaded and owned by whoever loaded
+ * it (main keeps the current one; a reload loads a new one aside).
+ */
+#ifndef RBLCACHE_CONFIG_H
+#define RBLCACHE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "policy.h"
+
+struct config_list {
+	char *name;
+	char *file;		/* absolute, or relative to the config's dir */
+	int line;
+};
+
+struct config_zone {
+	char *name;		/* lower case, no trailing dot */
+	uint8_t wire[256];	/* the name in wire format, lower case */
+	size_t wirelen;
+	struct policy_source *src;
+	int nsrc;
+	int threshold;
+	int has_answer;
+	uint32_t answer;	/* host order */
+	int has_ttl;
+	uint32_t ttl;
+	int line;
+};
+
+struct config_listen {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char *text;
+};
+
+struct config {
+	int refs;		/* snapshots using it; main thread only */
+	char *path;
+	struct config_listen *listen;
+	int nlisten;
+	int workers;		/* resolved: 0 in the file means one per core */
+	char *user;
+	char *state_dir;
+	char *control;
+	struct cidr *allow;
+	int nallow;
+	struct config_list *lists;
+	int nlists;
+	struct config_zone *zones;
+	int nzones;
+	/* accepted now, used by the cache, redis and resolver modules */
+	struct {
+		uint64_t max_memory;
+		int min_ttl, max_ttl, negative_ttl, serve_stale, prefetch;
+	} cache;
+	struct {
+		int enabled;
+		char *address, *prefix;
+		int timeout_ms;
+	} redis;
+	struct {
+		char **forward;
+		int nforward;
+		char *unbound_config;
+		int timeout_ms;
+	} resolver;
+};
+
+/* Parses and checks path.  Every error is reported as "file:line: what"
+ * on the log; returns NULL on any error. */
+struct config *config_load(const char *path);
+void config_free(struct config *c);
+
+/* Parses "256M", "1G", "65536" into bytes.  Returns 0, or -1. */
+int config_parse_size(const char *s, uint64_t *out);
+
+/* Converts a domain name to lower-case wire format.  Returns the length,
+ * or -1 for an invalid name. */
+int config_name_to_wire(const char *name, uint8_t *wire, size_t size);
+
+#endif

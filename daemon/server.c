@@ -1,0 +1,551 @@
+/* server.c -- worker threads, UDP with recvmmsg/sendmmsg, TCP (RFC 7766).
+ *
+ * Hot path (UDP): one recvmmsg() of up to SERVER_BATCH queries, each
+ * answered by query_answer() into a preallocated buffer, one sendmmsg().
+ * No allocation and no lock; the snapshot pointer is announced in the
+ * worker's hazard slot for the duration of the batch.
+ *
+ * TCP: one connection struct per client, allocated at accept (not the hot
+ * path).  Queries may be pipelined; answers are queued in order.  A
+ * connection idle for SERVER_TCP_IDLE_SEC is closed, and so is one whose
+ * unread answers exceed SERVER_TCP_MAX_PENDING after the idle time.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "log.h"
+
+#define SERVER_BATCH	64
+#define SERVER_UDP_IN	4096
+
+struct worker;
+
+struct tcpconn {
+	struct worker *w;
+	int fd;
+	ev_io rio, wio;
+	ev_timer idle;
+	struct ipaddr client;
+	uint8_t in[2 + 65535];
+	size_t inlen;
+	uint8_t *out;		/* queued answers, each with its length prefix */
+	size_t outlen, outoff, outcap;
+	struct tcpconn *next, *prev;
+};
+
+struct worker {
+	struct server *srv;
+	int id;
+	pthread_t thread;
+	struct ev_loop *loop;
+	ev_async stop;
+	ev_io *udp_io, *tcp_io;	/* one per listen address */
+	_Atomic(struct snapshot *) hazard;
+	struct query_stats stats;
+	struct tcpconn *conns;
+	/* UDP batch buffers */
+	struct mmsghdr in_msgs[SERVER_BATCH], out_msgs[SERVER_BATCH];
+	struct iovec in_iov[SERVER_BATCH], out_iov[SERVER_BATCH];
+	struct sockaddr_storage peers[SERVER_BATCH];
+	uint8_t in_buf[SERVER_BATCH][SERVER_UDP_IN];
+	uint8_t out_buf[SERVER_BATCH][QUERY_UDP_MAX];
+	uint8_t tcp_out[65535];
+};
+
+struct server {
+	int nworkers, nlisten;
+	int *udp_fd, *tcp_fd;		/* [worker * nlisten + i] */
+	struct worker **workers;
+	_Atomic(struct snapshot *) current;
+	atomic_int tcp_conns;
+};
+
+/* ---- sockets ---- */
+
+/* SO_REUSEPORT would let a second daemon silently share the port and
+ * half the queries: first check that nobody holds the address. */
+static int
+address_free(const struct config_listen *l, int type)
+{
+	int one = 1;
+	int fd = socket(l->ss.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	int ok = bind(fd, (const struct sockaddr *)&l->ss, l->len) == 0 ||
+	    errno != EADDRINUSE;
+	close(fd);
+	if (!ok)
+		log_warnx("cannot bind %s %s: address already in use (is another "
+		    "rblcached running?)", type == SOCK_DGRAM ? "UDP" : "TCP",
+		    l->text);
+	return ok;
+}
+
+static int
+open_socket(const struct config_listen *l, int type)
+{
+	int one = 1;
+	int fd = socket(l->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("socket for %s", l->text);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		log_warn("SO_REUSEPORT on %s", l->text);
+	if (l->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&l->ss, l->len) < 0) {
+		log_warn("cannot bind %s %s", type == SOCK_DGRAM ? "UDP" : "TCP",
+		    l->text);
+		close(fd);
+		return -1;
+	}
+	if (type == SOCK_STREAM && listen(fd, 128) < 0) {
+		log_warn("listen on %s", l->text);
+		close(fd);
+		return -1;
+	}
+	if (type == SOCK_DGRAM) {
+		int sz = 4 * 1024 * 1024;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	return fd;
+}
+
+struct server *
+server_new(const struct config *cfg)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		fatal("%s", __func__);
+	srv->nworkers = cfg->workers;
+	srv->nlisten = cfg->nlisten;
+	size_t n = (size_t)srv->nworkers * (size_t)srv->nlisten;
+	srv->udp_fd = malloc(n * sizeof(int));
+	srv->tcp_fd = malloc(n * sizeof(int));
+	if (!srv->udp_fd || !srv->tcp_fd)
+		fatal("%s", __func__);
+	for (size_t i = 0; i < n; i++)
+		srv->udp_fd[i] = srv->tcp_fd[i] = -1;
+	for (int i = 0; i < srv->nlisten; i++)
+		if (!address_free(&cfg->listen[i], SOCK_DGRAM) ||
+		    !address_free(&cfg->listen[i], SOCK_STREAM)) {
+			free(srv->udp_fd);
+			free(srv->tcp_fd);
+			free(srv);
+			return NULL;
+		}
+	for (int w = 0; w < srv->nworkers; w++)
+		for (int i = 0; i < srv->nlisten; i++) {
+			size_t k = (size_t)w * (size_t)srv->nlisten + (size_t)i;
+			srv->udp_fd[k] = open_socket(&cfg->listen[i], SOCK_DGRAM);
+			srv->tcp_fd[k] = open_socket(&cfg->listen[i], SOCK_STREAM);
+			if (srv->udp_fd[k] < 0 || srv->tcp_fd[k] < 0) {
+				for (size_t j = 0; j <= k; j++) {
+					if (srv->udp_fd[j] >= 0)
+						close(srv->udp_fd[j]);
+					if (srv->tcp_fd[j] >= 0)
+						close(srv->tcp_fd[j]);
+				}
+				free(srv->udp_fd);
+				free(srv->tcp_fd);
+				free(srv);
+				return NULL;
+			}
+		}
+	return srv;
+}
+
+/* ---- snapshots ---- */
+
+static struct snapshot *
+snapshot_acquire(struct worker *w)
+{
+	struct snapshot *s;
+	do {
+		s = atomic_load(&w->srv->current);
+		atomic_store(&w->hazard, s);
+	} while (s != atomic_load(&w->srv->current));
+	return s;
+}
+
+static void
+snapshot_release(struct worker *w)
+{
+	atomic_store(&w->hazard, NULL);
+}
+
+struct snapshot *
+server_publish(struct server *srv, struct snapshot *s)
+{
+	return atomic_exchange(&srv->current, s);
+}
+
+int
+server_snapshot_in_use(struct server *srv, const struct snapshot *s)
+{
+	if (atomic_load(&srv->current) == s)
+		return 1;
+	for (int i = 0; i < srv->nworkers; i++)
+		if (srv->workers && srv->workers[i] &&
+		    atomic_load(&srv->workers[i]->hazard) == s)
+			return 1;
+	return 0;
+}
+
+void
+server_stats(struct server *srv, struct query_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < srv->nworkers; i++) {
+		const uint64_t *src = (const uint64_t *)&srv->workers[i]->stats;
+		uint64_t *dst = (uint64_t *)out;
+		for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
+			dst[k] += src[k];
+	}
+}
+
+/* ---- UDP ---- */
+
+static void
+udp_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct worker *w = io->data;
+	(void)loop;
+	(void)revents;
+
+	/* bounded rounds so one busy socket cannot starve the others */
+	for (int round = 0; round < 16; round++) {
+		for (int i = 0; i < SERVER_BATCH; i++) {
+			w->in_iov[i].iov_base = w->in_buf[i];
+			w->in_iov[i].iov_len = SERVER_UDP_IN;
+			memset(&w->in_msgs[i].msg_hdr, 0, sizeof(struct msghdr));
+			w->in_msgs[i].msg_hdr.msg_name = &w->peers[i];
+			w->in_msgs[i].msg_hdr.msg_namelen = sizeof(w->peers[i]);
+			w->in_msgs[i].msg_hdr.msg_iov = &w->in_iov[i];
+			w->in_msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		int n = recvmmsg(io->fd, w->in_msgs, SERVER_BATCH, MSG_DONTWAIT,
+		    NULL);
+		if (n <= 0)
+			return;
+		struct snapshot *s = snapshot_acquire(w);
+		int m = 0;
+		for (int i = 0; i < n; i++) {
+			struct ipaddr client;
+			addr_from_sockaddr((struct sockaddr *)&w->peers[i], &client);
+			size_t len = query_answer(s, w->in_buf[i], w->in_msgs[i].msg_len,
+			    &client, 1, w->out_buf[m], &w->stats);
+			if (len == 0)
+				continue;
+			w->out_iov[m].iov_base = w->out_buf[m];
+			w->out_iov[m].iov_len = len;
+			memset(&w->out_msgs[m].msg_hdr, 0, sizeof(struct msghdr));
+			w->out_msgs[m].msg_hdr.msg_name = &w->peers[i];
+			w->out_msgs[m].msg_hdr.msg_namelen =
+			    w->in_msgs[i].msg_hdr.msg_namelen;
+			w->out_msgs[m].msg_hdr.msg_iov = &w->out_iov[m];
+			w->out_msgs[m].msg_hdr.msg_iovlen = 1;
+			m++;
+		}
+		snapshot_release(w);
+		int sent = 0;
+		while (sent < m) {
+			int k = sendmmsg(io->fd, w->out_msgs + sent,
+			    (unsigned)(m - sent), MSG_DONTWAIT);
+			if (k < 0) {
+				if (errno == EINTR)
+					continue;
+				/* full send buffer or an unreachable peer: the
+				 * client retries, we drop this one answer */
+				w->stats.dropped++;
+				sent++;
+				continue;
+			}
+			sent += k;
+		}
+		w->stats.answered += (uint64_t)m;
+		if (n < SERVER_BATCH)
+			return;
+	}
+}
+
+/* ---- TCP ---- */
+
+static void tcp_close(struct tcpconn *c);
+
+static void
+tcp_flush(struct tcpconn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t k = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			tcp_close(c);
+			return;
+		}
+		c->outoff += (size_t)k;
+	}
+	if (c->outoff == c->outlen) {
+		c->outoff = c->outlen = 0;
+		ev_io_stop(c->w->loop, &c->wio);
+		if (!ev_is_active(&c->rio))
+			ev_io_start(c->w->loop, &c->rio);
+	} else {
+		ev_io_start(c->w->loop, &c->wio);
+		/* a client that does not read stops being read */
+		if (c->outlen - c->outoff > SERVER_TCP_MAX_PENDING)
+			ev_io_stop(c->w->loop, &c->rio);
+	}
+}
+
+static int
+tcp_queue(struct tcpconn *c, const uint8_t *msg, size_t len)
+{
+	if (c->outoff > 0 && c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+	if (c->outlen + 2 + len > c->outcap) {
+		size_t nc = c->outcap ? c->outcap : 4096;
+		while (nc < c->outlen + 2 + len)
+			nc *= 2;
+		uint8_t *no = realloc(c->out, nc);
+		if (!no)
+			return -1;
+		c->out = no;
+		c->outcap = nc;
+	}
+	c->out[c->outlen] = (uint8_t)(len >> 8);
+	c->out[c->outlen + 1] = (uint8_t)len;
+	memcpy(c->out + c->outlen + 2, msg, len);
+	c->outlen += 2 + len;
+	return 0;
+}
+
+static void
+tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct tcpconn *c = io->data;
+	struct worker *w = c->w;
+	(void)revents;
+
+	ssize_t k = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+	if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR &&
+	    errno != EWOULDBLOCK)) {
+		tcp_close(c);
+		return;
+	}
+	if (k < 0)
+		return;
+	c->inlen += (size_t)k;
+	ev_timer_again(loop, &c->idle);
+
+	/* answer every complete message; keep a partial one */
+	size_t off = 0;
+	struct snapshot *s = NULL;
+	while (c->inlen - off >= 2) {
+		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1];
+		if (c->inlen - off - 2 < mlen)
+			break;
+		if (!s)
+			s = snapshot_acquire(w);
+		size_t len = query_answer(s, c->in + off + 2, mlen, &c->client, 0,
+		    w->tcp_out, &w->stats);
+		off += 2 + mlen;
+		if (len && tcp_queue(c, w->tcp_out, len) < 0) {
+			snapshot_release(w);
+			tcp_close(c);
+			return;
+		}
+		if (len)
+			w->stats.answered++;
+	}
+	if (s)
+		snapshot_release(w);
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+	tcp_flush(c);
+}
+
+static void
+tcp_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)loop;
+	(void)revents;
+	tcp_flush(io->data);
+}
+
+static void
+tcp_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	tcp_close(t->data);
+}
+
+static void
+tcp_close(struct tcpconn *c)
+{
+	struct worker *w = c->w;
+	ev_io_stop(w->loop, &c->rio);
+	ev_io_stop(w->loop, &c->wio);
+	ev_timer_stop(w->loop, &c->idle);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	atomic_fetch_sub(&w->srv->tcp_conns, 1);
+	free(c->out);
+	free(c);
+}
+
+static void
+tcp_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct worker *w = io->data;
+	(void)revents;
+
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (atomic_fetch_add(&w->srv->tcp_conns, 1) >= SERVER_TCP_MAX_CONNS) {
+			atomic_fetch_sub(&w->srv->tcp_conns, 1);
+			close(fd);
+			continue;
+		}
+		struct tcpconn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			atomic_fetch_sub(&w->srv->tcp_conns, 1);
+			close(fd);
+			continue;
+		}
+		c->w = w;
+		c->fd = fd;
+		addr_from_sockaddr((struct sockaddr *)&ss, &c->client);
+		ev_io_init(&c->rio, tcp_read_cb, fd, EV_READ);
+		ev_io_init(&c->wio, tcp_write_cb, fd, EV_WRITE);
+		ev_init(&c->idle, tcp_idle_cb);
+		c->idle.repeat = SERVER_TCP_IDLE_SEC;
+		c->rio.data = c->wio.data = c->idle.data = c;
+		ev_io_start(loop, &c->rio);
+		ev_timer_again(loop, &c->idle);
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+	}
+}
+
+/* ---- threads ---- */
+
+static void
+stop_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	(void)a;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	ev_run(w->loop, 0);
+	return NULL;
+}
+
+void
+server_start(struct server *srv, struct snapshot *s)
+{
+	atomic_store(&srv->current, s);
+	srv->workers = calloc((size_t)srv->nworkers, sizeof(*srv->workers));
+	if (!srv->workers)
+		fatal("%s", __func__);
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct worker *w = calloc(1, sizeof(*w));
+		if (!w)
+			fatal("%s", __func__);
+		w->srv = srv;
+		w->id = i;
+		atomic_store(&w->hazard, NULL);
+		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+		if (!w->loop)
+			fatalx("%s: ev_loop_new failed", __func__);
+		ev_async_init(&w->stop, stop_cb);
+		ev_async_start(w->loop, &w->stop);
+		w->udp_io = calloc((size_t)srv->nlisten, sizeof(ev_io));
+		w->tcp_io = calloc((size_t)srv->nlisten, sizeof(ev_io));
+		if (!w->udp_io || !w->tcp_io)
+			fatal("%s", __func__);
+		for (int l = 0; l < srv->nlisten; l++) {
+			size_t k = (size_t)i * (size_t)srv->nlisten + (size_t)l;
+			ev_io_init(&w->udp_io[l], udp_cb, srv->udp_fd[k], EV_READ);
+			w->udp_io[l].data = w;
+			ev_io_start(w->loop, &w->udp_io[l]);
+			ev_io_init(&w->tcp_io[l], tcp_accept_cb, srv->tcp_fd[k], EV_READ);
+			w->tcp_io[l].data = w;
+			ev_io_start(w->loop, &w->tcp_io[l]);
+		}
+		srv->workers[i] = w;
+	}
+	for (int i = 0; i < srv->nworkers; i++)
+		if (pthread_create(&srv->workers[i]->thread, NULL, worker_main,
+		    srv->workers[i]) != 0)
+			fatalx("%s: cannot start worker thread", __func__);
+}
+
+void
+server_stop(struct server *srv)
+{
+	if (!srv)
+		return;
+	for (int i = 0; srv->workers && i < srv->nworkers; i++)
+		ev_async_send(srv->workers[i]->loop, &srv->workers[i]->stop);
+	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
+		struct worker *w = srv->workers[i];
+		pthread_join(w->thread, NULL);
+		while (w->conns)
+			tcp_close(w->conns);
+		ev_loop_destroy(w->loop);
+		free(w->udp_io);
+		free(w->tcp_io);
+		free(w);
+	}
+	size_t n = (size_t)srv->nworkers * (size_t)srv->nlisten;
+	for (size_t i = 0; i < n; i++) {
+		close(srv->udp_fd[i]);
+		close(srv->tcp_fd[i]);
+	}
+	free(srv->udp_fd);
+	free(srv->tcp_fd);
+	free(srv->workers);
+	free(srv);
+}

@@ -1,0 +1,45 @@
+/* server.h -- the worker threads: UDP and TCP DNS service.
+ *
+ * Each worker owns one libev loop and, for every listen address, its own
+ * SO_REUSEPORT UDP socket and TCP listener, so the kernel spreads queries
+ * over workers and no two workers share a write on the hot path.
+ *
+ * Snapshots: main publishes a new snapshot with server_publish(); a
+ * worker holds the current one only while answering a batch and
+ * announces it in a per-worker hazard pointer.  A retired snapshot may be
+ * freed once server_snapshot_in_use() says no worker holds it.
+ */
+#ifndef RBLCACHE_SERVER_H
+#define RBLCACHE_SERVER_H
+
+#include "config.h"
+#include "query.h"
+
+#define SERVER_TCP_MAX_CONNS	512	/* over all workers */
+#define SERVER_TCP_IDLE_SEC	10.0	/* RFC 7766 §6.2.3: seconds, not minutes */
+#define SERVER_TCP_MAX_PENDING	(256 * 1024)	/* unread answers per connection */
+
+struct server;
+
+/* Creates the sockets for cfg->workers workers and every listen address
+ * (binding happens here, before privileges are dropped).  Returns NULL
+ * after logging when an address cannot be bound. */
+struct server *server_new(const struct config *cfg);
+
+/* Starts the worker threads answering from s. */
+void server_start(struct server *srv, struct snapshot *s);
+
+/* Makes s the snapshot new queries see.  Returns the previous one, which
+ * the caller retires. */
+struct snapshot *server_publish(struct server *srv, struct snapshot *s);
+
+/* True while any worker may still read s. */
+int server_snapshot_in_use(struct server *srv, const struct snapshot *s);
+
+/* Sums the workers' counters (racy reads of monotonic counters). */
+void server_stats(struct server *srv, struct query_stats *out);
+
+/* Stops and joins the workers, closes the sockets, frees srv. */
+void server_stop(struct server *srv);
+
+#endif
