@@ -33,6 +33,7 @@ struct list_parser {
 	uint32_t lasttxt;	/* offset of the last text stored */
 	struct list_entry def;	/* current default value (":A:TXT" line) */
 	uint32_t ttl;
+	uint32_t var[10];	/* "$N text" substitution variables */
 };
 
 static int
@@ -67,6 +68,8 @@ list_parser_new(void)
 	p->lasttxt = LIST_NOTXT;
 	p->def.a = LIST_DEFAULT_A;
 	p->def.txt = LIST_NOTXT;
+	for (int i = 0; i < 10; i++)
+		p->var[i] = LIST_NOTXT;
 	return p;
 }
 
@@ -134,33 +137,52 @@ parse_ip4_octets(const char *s, uint32_t *a, const char **end)
 	return n;
 }
 
-/* ":A:TXT" / ":A" / "TXT" after an address, rbldnsd's rules: A may be a
- * full address or one number meaning 127.0.0.N; a value without a
- * leading ':' is all text with the default A. */
+/* An A value as rbldnsd reads it (inet_aton style): "N" is 127.0.0.N,
+ * "a.b" is a.0.0.b, "a.b.c" is a.b.0.c, "a.b.c.d" as written. */
+static int
+parse_a(const char *s, uint32_t *a, const char **end)
+{
+	unsigned part[4];
+	int n = 0;
+	for (;;) {
+		unsigned v = 0;
+		int digits = 0;
+		while (*s >= '0' && *s <= '9') {
+			v = v * 10 + (unsigned)(*s++ - '0');
+			if (++digits > 3 || v > 255)
+				return -1;
+		}
+		if (!digits)
+			return -1;
+		part[n++] = v;
+		if (*s != '.' || n == 4)
+			break;
+		s++;
+	}
+	switch (n) {
+	case 1: *a = 0x7f000000u | part[0]; break;
+	case 2: *a = part[0] << 24 | part[1]; break;
+	case 3: *a = part[0] << 24 | part[1] << 16 | part[2]; break;
+	default: *a = part[0] << 24 | part[1] << 16 | part[2] << 8 | part[3];
+	}
+	*end = s;
+	return *a == 0 || (n == 1 && part[0] == 0) ? -1 : 0;
+}
+
+/* ":A:TXT" / ":A:" / ":A" / "TXT" after an address, rbldnsd's rules:
+ * ":A" alone keeps the current default's text, ":A:" has none, a value
+ * without a leading ':' is all text with the default A.  For a default
+ * line (is_default) ":A" means no text. */
 static int
 parse_value(struct list_parser *p, const char *s, struct list_entry *out,
-    const char **err)
+    int is_default, const char **err)
 {
 	out->a = p->def.a;
-	out->txt = p->def.txt;
+	out->txt = is_default ? LIST_NOTXT : p->def.txt;
 	if (*s == ':') {
 		uint32_t a;
 		const char *e;
-		s++;
-		int n = parse_ip4_octets(s, &a, &e);
-		if (n == 1)
-			a = 0x7f000000u | (a >> 24);
-		if (n != 1 && n != 4) {
-			/* rbldnsd accepts an empty A (default) only as "::" */
-			if (*s == ':' ) {
-				e = s;
-				a = p->def.a;
-			} else {
-				*err = "invalid A value";
-				return -1;
-			}
-		}
-		if (a == 0) {
+		if (parse_a(s + 1, &a, &e) < 0) {
 			*err = "invalid A value";
 			return -1;
 		}
@@ -168,14 +190,15 @@ parse_value(struct list_parser *p, const char *s, struct list_entry *out,
 		s = e;
 		while (is_space(*s))
 			s++;
-		if (*s == ':') {
-			s++;
-			while (is_space(*s))
-				s++;
-		} else if (*s != '\0') {
+		if (*s == '\0')
+			return 0;
+		if (*s != ':') {
 			*err = "unrecognized value for an entry";
 			return -1;
 		}
+		s++;
+		while (is_space(*s))
+			s++;
 		out->txt = LIST_NOTXT;
 	}
 	if (*s != '\0') {
@@ -214,6 +237,162 @@ add_entry(struct list_parser *p, const struct list_entry *e, uint32_t *idx)
 	return 0;
 }
 
+static int
+parse_ttl(const char *s, uint32_t *out)
+{
+	uint64_t total = 0;
+	if (*s == '\0')
+		return -1;
+	while (*s) {
+		uint64_t v = 0;
+		int digits = 0;
+		while (*s >= '0' && *s <= '9') {
+			v = v * 10 + (uint64_t)(*s++ - '0');
+			if (++digits > 10)
+				return -1;
+		}
+		if (!digits)
+			return -1;
+		switch (*s) {
+		case 's': case 'S': s++; break;
+		case 'm': case 'M': v *= 60; s++; break;
+		case 'h': case 'H': v *= 3600; s++; break;
+		case 'd': case 'D': v *= 86400; s++; break;
+		case 'w': case 'W': v *= 604800; s++; break;
+		case '\0': break;
+		default: return -1;
+		}
+		total += v;
+		if (total > 0x7fffffff)
+			return -1;
+	}
+	*out = (uint32_t)total;
+	return 0;
+}
+
+/* "$TTL 1h", "$1 text", and the zone-level directives rbldnsd knows. */
+static int
+special_line(struct list_parser *p, const char *s, const char **err)
+{
+	size_t wl = 0;
+	while (s[wl] && !is_space(s[wl]))
+		wl++;
+	const char *arg = s + wl;
+	while (is_space(*arg))
+		arg++;
+	if (wl == 3 && strncmp(s, "TTL", 3) == 0) {
+		if (parse_ttl(arg, &p->ttl) < 0) {
+			*err = "invalid $TTL (a number of seconds, or 1h, 2d...)";
+			return -1;
+		}
+		return 0;
+	}
+	if (wl == 1 && s[0] >= '0' && s[0] <= '9') {
+		int n = s[0] - '0';
+		if (p->var[n] != LIST_NOTXT)
+			return 0;	/* the first definition wins */
+		size_t len = strlen(arg);
+		uint32_t off = pool_add(p, arg, len > TXT_MAX ? TXT_MAX : len);
+		if (off == LIST_NOTXT - 1) {
+			*err = "out of memory";
+			return -1;
+		}
+		p->var[n] = off;
+		return 0;
+	}
+	/* zone-level directives: rblcached makes its own SOA and NS */
+	static const char *const ignored[] = { "SOA", "NS", "DATASET",
+	    "MAXRANGE4", "TIMESTAMP", NULL };
+	for (int i = 0; ignored[i]; i++)
+		if (wl == strlen(ignored[i]) && strncmp(s, ignored[i], wl) == 0)
+			return 0;
+	*err = wl == 1 && s[0] == '=' ? "$= base templates are not supported" :
+	    "invalid or unrecognized special entry";
+	return -1;
+}
+
+/* Reads an address or prefix at *sp, leaving *sp after it.  IPv4 may be
+ * abbreviated ("10.2.3" is a /24, "10/8") and may be followed directly by
+ * a ":A:TXT" value; IPv6 may be abbreviated without "::" ("2001:db8:1"
+ * is a /48).  An IPv4-mapped IPv6 prefix is stored as the IPv4 prefix,
+ * since queries for mapped addresses look up IPv4 data. */
+static int
+parse_prefix(char **sp, struct cidr *c, const char **err)
+{
+	char *s = *sp;
+	uint32_t a;
+	const char *e;
+	int n = parse_ip4_octets(s, &a, &e);
+
+	memset(c, 0, sizeof(*c));
+	if (n > 0 && (n > 1 || *e == '/')) {
+		int bits = 8 * n;
+		if (*e == '/') {
+			int v = 0, digits = 0;
+			e++;
+			while (*e >= '0' && *e <= '9' && digits < 3) {
+				v = v * 10 + (*e++ - '0');
+				digits++;
+			}
+			if (!digits || v > 32 || (*e >= '0' && *e <= '9')) {
+				*err = "invalid prefix length";
+				return -1;
+			}
+			bits = v;
+		}
+		if (*e == '\0' || is_space(*e) || *e == ':' || is_comment(*e)) {
+			uint32_t mask = bits == 0 ? 0 : UINT32_MAX << (32 - bits);
+			if (a & ~mask) {
+				*err = "invalid range (non-zero host part)";
+				return -1;
+			}
+			c->ip.family = AF_INET;
+			uint32_t na = htonl(a);
+			memcpy(c->ip.a, &na, 4);
+			c->len = bits;
+			*sp = (char *)e;
+			return 0;
+		}
+		*err = "invalid address";
+		return -1;
+	}
+
+	/* IPv6: the token runs to a blank or a comment */
+	char tok[INET6_ADDRSTRLEN + 8];
+	size_t len = 0;
+	while (s[len] && !is_space(s[len]) && !is_comment(s[len]))
+		len++;
+	if (len == 0 || len >= sizeof(tok) - 2) {
+		*err = "invalid address";
+		return -1;
+	}
+	memcpy(tok, s, len);
+	tok[len] = '\0';
+	char *slash = strchr(tok, '/');
+	int groups = 1;
+	for (char *q = tok; *q && q != slash; q++)
+		groups += *q == ':';
+	int abbreviated = !strstr(tok, "::") && groups < 8 && !strchr(tok, '.');
+	if (abbreviated) {
+		/* "2001:db8:1[/len]" -> "2001:db8:1::[/len]", default /16*groups */
+		size_t at = slash ? (size_t)(slash - tok) : len;
+		memmove(tok + at + 2, tok + at, len - at + 1);
+		tok[at] = tok[at + 1] = ':';
+	}
+	const char *aerr;
+	if (addr_parse_cidr(tok, c, 1, &aerr) < 0 || c->ip.family != AF_INET6) {
+		*err = aerr && strcmp(aerr, "host bits set") == 0 ?
+		    "invalid range (non-zero host part)" : "invalid address";
+		return -1;
+	}
+	if (abbreviated && !slash)
+		c->len = 16 * groups;
+	if (c->len >= 96 && addr_unmap_v4(&c->ip))
+		c->len -= 96;
+	*sp = s + len;
+	return 0;
+}
+
 int
 list_parser_line(struct list_parser *p, char *line, const char **err)
 {
@@ -226,37 +405,20 @@ list_parser_line(struct list_parser *p, char *line, const char **err)
 		s[--len] = '\0';
 	while (is_space(*s))
 		s++;
-	if (*s == '\0' || is_comment(*s))
+	if (*s == '\0')
 		return 0;
 
-	if (*s == '$') {
-		if (strncmp(s, "$TTL", 4) == 0 && is_space(s[4])) {
-			char *e;
-			s += 5;
-			while (is_space(*s))
-				s++;
-			errno = 0;
-			unsigned long v = strtoul(s, &e, 10);
-			if (e == s || *e != '\0' || errno || v > 0x7fffffffUL) {
-				*err = "invalid $TTL";
-				return -1;
-			}
-			p->ttl = (uint32_t)v;
-			return 0;
-		}
-		/* rbldnsd's zone-level directives carry no list data */
-		if ((strncmp(s, "$SOA", 4) == 0 || strncmp(s, "$NS", 3) == 0 ||
-		    strncmp(s, "$DATASET", 8) == 0 ||
-		    strncmp(s, "$MAXRANGE4", 10) == 0 ||
-		    strncmp(s, "$TIMESTAMP", 10) == 0))
-			return 0;
-		*err = "unknown $ directive";
-		return -1;
-	}
+	/* rbldnsd reads "#$X", ";$X" and ":$X" as the special "$X" */
+	if ((*s == '#' || *s == ';' || *s == ':') && s[1] == '$')
+		s++;
+	if (*s == '$')
+		return special_line(p, s + 1, err);
+	if (is_comment(*s))
+		return 0;
 
-	if (*s == ':') {
+	if (*s == ':' && s[1] != ':') {	/* "::1" is an IPv6 address */
 		struct list_entry def;
-		if (parse_value(p, s, &def, err) < 0)
+		if (parse_value(p, s, &def, 1, err) < 0)
 			return -1;
 		p->def = def;
 		return 0;
@@ -269,60 +431,9 @@ list_parser_line(struct list_parser *p, char *line, const char **err)
 		while (is_space(*s))
 			s++;
 	}
-	/* the address token ends at a blank, a comment or a value ':' for
-	 * IPv4 (IPv6 addresses contain ':' and need a blank before values) */
-	char *tok = s;
-	while (*s && !is_space(*s) && !(is_comment(*s)))
-		s++;
-	char saved = *s;
-	*s = '\0';
-
 	struct cidr c;
-	int bits = -1;
-	const char *aerr = "invalid address";
-	if (strchr(tok, ':')) {
-		if (addr_parse_cidr(tok, &c, 1, &aerr) == 0)
-			bits = c.len;
-		if (bits >= 0 && c.ip.family != AF_INET6)
-			bits = -1;
-	} else {
-		uint32_t a;
-		const char *e;
-		int n = parse_ip4_octets(tok, &a, &e);
-		if (n > 0) {
-			bits = 8 * n;
-			if (*e == '/') {
-				char *end;
-				if (e[1] < '0' || e[1] > '9') {
-					bits = -1;
-				} else {
-					long v = strtol(e + 1, &end, 10);
-					bits = (*end == '\0' && v <= 32) ? (int)v : -1;
-					if (bits < 0)
-						aerr = "invalid prefix length";
-				}
-			} else if (*e != '\0')
-				bits = -1;
-		}
-		if (bits >= 0) {
-			uint32_t mask = bits == 0 ? 0 : UINT32_MAX << (32 - bits);
-			if (a & ~mask) {
-				*s = saved;
-				*err = "invalid range (host bits set)";
-				return -1;
-			}
-			memset(&c, 0, sizeof(c));
-			c.ip.family = AF_INET;
-			uint32_t na = htonl(a);
-			memcpy(c.ip.a, &na, 4);
-			c.len = bits;
-		}
-	}
-	*s = saved;
-	if (bits < 0) {
-		*err = aerr;
+	if (parse_prefix(&s, &c, err) < 0)
 		return -1;
-	}
 	while (is_space(*s))
 		s++;
 
@@ -330,7 +441,7 @@ list_parser_line(struct list_parser *p, char *line, const char **err)
 	if (!excl) {
 		struct list_entry e = p->def;
 		if (*s != '\0' && !is_comment(*s) &&
-		    parse_value(p, s, &e, err) < 0)
+		    parse_value(p, s, &e, 0, err) < 0)
 			return -1;
 		if (add_entry(p, &e, &idx) < 0) {
 			*err = "out of memory";
@@ -367,6 +478,7 @@ list_parser_finish(struct list_parser *p, const char *name, const char *path)
 	l->pool = p->pool;
 	l->poolsize = p->poolsize;
 	l->ttl = p->ttl;
+	memcpy(l->var, p->var, sizeof(l->var));
 	l->refs = 1;
 	p->entries = NULL;
 	p->pool = NULL;
@@ -473,32 +585,118 @@ list_txt(const struct list *l, uint32_t entry)
 	return off == LIST_NOTXT ? NULL : l->pool + off;
 }
 
-size_t
-list_txt_expand(const char *tmpl, const struct ipaddr *ip, char *out,
-    size_t size)
+/* RFC 5952 text form of an IPv6 address (as rbldnsd and Python's
+ * ipaddress print it: no embedded dotted quad, the longest run of two
+ * or more zero groups, the first of equal runs, compressed). */
+static size_t
+format_ip6(const uint8_t *a, char *out, size_t size)
+{
+	unsigned g[8];
+	int best = -1, bestlen = 1;
+	for (int i = 0; i < 8; i++)
+		g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	for (int i = 0; i < 8; ) {
+		int j = i;
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > bestlen) {
+			best = i;
+			bestlen = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	size_t n = 0;
+	for (int i = 0; i < 8 && n + 6 < size; i++) {
+		if (i == best) {
+			out[n++] = ':';
+			if (i == 0)
+				out[n++] = ':';
+			i += bestlen - 1;
+			continue;
+		}
+		n += (size_t)snprintf(out + n, size - n, "%x%s", g[i],
+		    i < 7 ? ":" : "");
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static size_t
+format_ip(const struct ipaddr *ip, char *out, size_t size)
+{
+	if (ip->family == AF_INET)
+		return (size_t)snprintf(out, size, "%u.%u.%u.%u", ip->a[0], ip->a[1],
+		    ip->a[2], ip->a[3]);
+	return format_ip6(ip->a, out, size);
+}
+
+/* Appends src[0..len) to out, keeping room for the NUL. */
+static void
+append(char *out, size_t size, size_t *n, const char *src, size_t len)
+{
+	size_t k = len < size - 1 - *n ? len : size - 1 - *n;
+	memcpy(out + *n, src, k);
+	*n += k;
+}
+
+static size_t
+expand(const struct list *l, const char *tmpl, const struct ipaddr *ip,
+    char *out, size_t size)
 {
 	char ipbuf[64];
 	size_t n = 0, iplen = 0;
-	int have_ip = 0;
+	const char *raw = tmpl;
 
 	if (size == 0)
 		return 0;
+	if (size > TXT_MAX)
+		size = TXT_MAX;	/* rbldnsd answers at most 254 bytes */
+	if (*tmpl == '=')
+		tmpl++;
 	for (; *tmpl && n + 1 < size; tmpl++) {
 		if (*tmpl != '$') {
 			out[n++] = *tmpl;
 			continue;
 		}
-		if (!have_ip) {
-			addr_ntop(ip, ipbuf, sizeof(ipbuf));
-			iplen = strlen(ipbuf);
-			have_ip = 1;
+		char next = tmpl[1];
+		if (next == '$') {
+			out[n++] = '$';
+			tmpl++;
+		} else if (next == '=') {
+			append(out, size, &n, raw, strlen(raw));
+			tmpl++;
+		} else if (next >= '0' && next <= '9') {
+			if (l && l->var[next - '0'] != LIST_NOTXT) {
+				const char *v = l->pool + l->var[next - '0'];
+				append(out, size, &n, v, strlen(v));
+			} else
+				append(out, size, &n, tmpl, 2);
+			tmpl++;
+		} else {
+			if (!iplen)
+				iplen = format_ip(ip, ipbuf, sizeof(ipbuf));
+			append(out, size, &n, ipbuf, iplen);
 		}
-		size_t k = iplen < size - 1 - n ? iplen : size - 1 - n;
-		memcpy(out + n, ipbuf, k);
-		n += k;
 	}
 	out[n] = '\0';
 	return n;
+}
+
+size_t
+list_txt_expand(const char *tmpl, const struct ipaddr *ip, char *out,
+    size_t size)
+{
+	return expand(NULL, tmpl, ip, out, size);
+}
+
+size_t
+list_entry_txt(const struct list *l, uint32_t entry, const struct ipaddr *ip,
+    char *out, size_t size)
+{
+	const char *t = list_txt(l, entry);
+	if (!t)
+		return 0;
+	return expand(l, t, ip, out, size);
 }
 
 int

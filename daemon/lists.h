@@ -12,7 +12,8 @@
  *   !198.51.100.7                exclusion (longest prefix wins)
  *   2001:db8::/32                IPv6
  *   :127.0.0.2:default text      default value for entries without one
- *   $TTL 3600                    answer TTL
+ *   $TTL 3600                    answer TTL (also 1h, 2d)
+ *   $1 text                      variable for "$1" in texts
  *   # comment                    also ';'; blank lines; CRLF accepted
  */
 #ifndef RBLCACHE_LISTS_H
@@ -42,6 +43,7 @@ struct list {
 	char *pool;
 	size_t poolsize;
 	uint32_t ttl;		/* $TTL, 0 when not given */
+	uint32_t var[10];	/* "$N text" variables: pool offsets or LIST_NOTXT */
 	/* what the file was when loaded, to notice edits */
 	dev_t dev; ino_t ino; off_t size; long long mtime_ns;
 	int refs;
@@ -69,10 +71,18 @@ uint32_t list_lookup(const struct list *l, const struct ipaddr *ip);
 /* The TXT template of an entry, or NULL. */
 const char *list_txt(const struct list *l, uint32_t entry);
 
-/* Expands a TXT template: "$" becomes ip's text form.  Writes at most
- * size-1 bytes plus NUL; returns the length written. */
+/* Expands a TXT template as rbldnsd does: "$" is ip's text form
+ * (RFC 5952 for IPv6), "$$" a dollar, "$=" the raw template, "$N" list
+ * variable N (literal when undefined, always so here), a leading '='
+ * is dropped.  Writes at most min(size, 255)-1 bytes plus NUL; returns
+ * the length written. */
 size_t list_txt_expand(const char *tmpl, const struct ipaddr *ip, char *out,
     size_t size);
+
+/* The same for an entry of l, with the list's $N variables.  Returns 0
+ * (and writes nothing) when the entry has no text. */
+size_t list_entry_txt(const struct list *l, uint32_t entry,
+    const struct ipaddr *ip, char *out, size_t size);
 
 /* True when the file on disk is no longer the one loaded (or vanished). */
 int list_changed(const struct list *l);

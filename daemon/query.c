@@ -185,10 +185,9 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 			if (src->weight <= 0)
 				continue;
 			const struct list *l = s->lists[src->list];
-			const char *t = list_txt(l, v.match[i].entry);
-			if (!t)
+			if (!list_txt(l, v.match[i].entry))
 				continue;
-			n = list_txt_expand(t, &ip, txt, sizeof(txt));
+			n = list_entry_txt(l, v.match[i].entry, &ip, txt, sizeof(txt));
 			dns_resp_add_txt(&r, DNS_S_AN, owner, ttl, txt, n);
 			added++;
 		}
