@@ -287,6 +287,39 @@ resolve_path(const char *cfgpath, const char *p)
 	return out;
 }
 
+/* The line where `kind "title"` opens; libconfuse only records where a
+ * section ends.  Falls back to that line. */
+static int
+decl_line(const char *path, const char *kind, const char *title, int fallback)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0, found = fallback;
+	size_t kl = strlen(kind);
+	if (!f)
+		return fallback;
+	while (getline(&line, &cap, f) >= 0) {
+		n++;
+		char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, kind, kl) != 0 || (p[kl] != ' ' && p[kl] != '\t'))
+			continue;
+		p += kl;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '"' && strncmp(p + 1, title, strlen(title)) == 0 &&
+		    p[1 + strlen(title)] == '"') {
+			found = n;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static int
 nproc(void)
 {
@@ -410,18 +443,18 @@ config_load(const char *path)
 	for (int i = 0; i < c->nlists; i++) {
 		cfg_t *l = cfg_getnsec(cfg, "list", (unsigned)i);
 		c->lists[i].name = xstrdup(cfg_title(l));
-		c->lists[i].line = l->line;
+		c->lists[i].line = decl_line(path, "list", cfg_title(l), l->line);
 		const char *f = cfg_getstr(l, "file");
 		const char *t = c->lists[i].name;
 		if (!*t || strchr(t, '.') || strpbrk(t, "=* \t")) {
 			log_warnx("%s:%d: list \"%s\": a list name has no dots, "
 			    "'=', '*' or blanks (dotted names are upstream zones)",
-			    path, l->line, t);
+			    path, c->lists[i].line, t);
 			errors++;
 		}
 		if (!f) {
 			log_warnx("%s:%d: list \"%s\": missing file", path,
-			    l->line, t);
+			    c->lists[i].line, t);
 			errors++;
 			continue;
 		}
@@ -433,11 +466,11 @@ config_load(const char *path)
 	for (int i = 0; i < c->nzones; i++) {
 		cfg_t *z = cfg_getnsec(cfg, "zone", (unsigned)i);
 		struct config_zone *cz = &c->zones[i];
-		cz->line = z->line;
+		cz->line = decl_line(path, "zone", cfg_title(z), z->line);
 		int wl = config_name_to_wire(cfg_title(z), cz->wire, sizeof(cz->wire));
 		if (wl < 0) {
 			log_warnx("%s:%d: zone \"%s\": not a valid domain name",
-			    path, z->line, cfg_title(z));
+			    path, cz->line, cfg_title(z));
 			errors++;
 			continue;
 		}
@@ -451,7 +484,7 @@ config_load(const char *path)
 		for (int j = 0; j < i; j++)
 			if (c->zones[j].name && strcmp(c->zones[j].name, cz->name) == 0) {
 				log_warnx("%s:%d: zone \"%s\" defined twice", path,
-				    z->line, cz->name);
+				    cz->line, cz->name);
 				errors++;
 			}
 		cz->threshold = (int)cfg_getint(z, "threshold");
@@ -468,7 +501,7 @@ config_load(const char *path)
 		}
 		cz->nsrc = (int)cfg_size(z, "sources");
 		if (cz->nsrc == 0) {
-			log_warnx("%s:%d: zone \"%s\": no sources", path, z->line,
+			log_warnx("%s:%d: zone \"%s\": no sources", path, cz->line,
 			    cz->name);
 			errors++;
 		}
@@ -486,12 +519,12 @@ config_load(const char *path)
 			if (strchr(cz->src[j].name, '.'))
 				log_warnx("%s:%d: zone \"%s\": source \"%s\" is an "
 				    "upstream DNS zone; this version serves local "
-				    "lists only", path, z->line, cz->name,
+				    "lists only", path, cz->line, cz->name,
 				    cz->src[j].name);
 			else
 				log_warnx("%s:%d: zone \"%s\": source \"%s\": no such "
 				    "list (define it with list \"%s\" { file = ... })",
-				    path, z->line, cz->name, cz->src[j].name,
+				    path, cz->line, cz->name, cz->src[j].name,
 				    cz->src[j].name);
 			errors++;
 		}
