@@ -302,6 +302,11 @@ main(int argc, char **argv)
 	if (!path || optind != argc)
 		usage();
 	log_init("rblcached", foreground || check, debug);
+	/* daemon() changes to /: keep the config (and the list paths that
+	 * resolve against it) reachable for reloads */
+	char *abspath = realpath(path, NULL);
+	if (abspath)
+		path = abspath;
 
 	struct config *cfg = config_load(path);
 	if (!cfg) {
@@ -324,6 +329,7 @@ main(int argc, char **argv)
 		free(lists);
 		config_free(cfg);
 		fprintf(stderr, "rblcached: %s: configuration ok\n", path);
+		free(abspath);
 		return 0;
 	}
 
@@ -376,6 +382,7 @@ main(int argc, char **argv)
 		config_free(g.cfg);
 	free(g.failed);
 	ev_loop_destroy(loop);
+	free(abspath);
 	log_info("stopped");
 	return 0;
 }
