@@ -20,13 +20,17 @@
 
 #define MAX_LISTEN	64
 
+/* The file being parsed: libconfuse gives sections no file name. */
+static const char *parsing;
+
 static void
 errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (cfg && cfg->filename)
-		log_warnx("%s:%d: %s", cfg->filename, cfg->line, msg);
+	const char *file = cfg && cfg->filename ? cfg->filename : parsing;
+	if (cfg && file)
+		log_warnx("%s:%d: %s", file, cfg->line, msg);
 	else
 		log_warnx("%s", msg);
 }
@@ -65,11 +69,8 @@ config_name_to_wire(const char *name, uint8_t *wire, size_t size)
 	while (*p) {
 		const char *dot = strchr(p, '.');
 		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		if (len == 0 || len > 63) {
-			if (len == 0 && dot && dot[1] == '\0' && n > 0)
-				break;	/* trailing dot */
+		if (len == 0 || len > 63)
 			return -1;
-		}
 		if (n + 1 + len + 1 > size || n + 1 + len + 1 > 255)
 			return -1;
 		wire[n++] = (uint8_t)len;
@@ -79,8 +80,8 @@ config_name_to_wire(const char *name, uint8_t *wire, size_t size)
 				return -1;
 			wire[n++] = (uint8_t)tolower(c);
 		}
-		if (!dot)
-			break;
+		if (!dot || dot[1] == '\0')
+			break;	/* the end, with or without a trailing dot */
 		p = dot + 1;
 	}
 	wire[n++] = 0;
@@ -255,6 +256,29 @@ static cfg_opt_t resolver_opts[] = {
 	CFG_STR_LIST("forward", NULL, CFGF_NODEFAULT),
 	CFG_STR("unbound-config", NULL, CFGF_NODEFAULT),
 	CFG_INT("timeout-ms", 1500, CFGF_NONE),
+	CFG_INT("max-pending", 4096, CFGF_NONE),
+	CFG_END()
+};
+
+static int
+validate_codes(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		struct ipaddr ip;
+		const char *v = cfg_opt_getnstr(opt, i);
+		if (addr_parse_ip(v, &ip) < 0 || ip.family != AF_INET) {
+			cfg_error(cfg, "error-codes \"%s\": want an IPv4 address such as 127.255.255.254", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static cfg_opt_t upstream_opts[] = {
+	CFG_STR("query-zone", NULL, CFGF_NODEFAULT),
+	CFG_INT("timeout-ms", 0, CFGF_NONE),
+	CFG_STR_LIST("error-codes", NULL, CFGF_NODEFAULT),
+	CFG_BOOL("txt", cfg_true, CFGF_NONE),
 	CFG_END()
 };
 
@@ -270,6 +294,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("resolver", resolver_opts, CFGF_NONE),
 	CFG_SEC("list", list_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_SEC("zone", zone_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("upstream", upstream_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
 
@@ -336,6 +361,28 @@ xstrdup(const char *s)
 	return d;
 }
 
+/* The upstream entry for a zone name, added with defaults when no
+ * upstream block names it. */
+static int
+upstream_index(struct config *c, const char *name)
+{
+	for (int i = 0; i < c->nupstreams; i++)
+		if (strcmp(c->upstreams[i].name, name) == 0)
+			return i;
+	struct config_upstream *nu = realloc(c->upstreams,
+	    (size_t)(c->nupstreams + 2) * sizeof(*nu));
+	if (!nu)
+		fatal("%s", __func__);
+	c->upstreams = nu;
+	struct config_upstream *u = &nu[c->nupstreams];
+	memset(u, 0, sizeof(*u));
+	u->name = xstrdup(name);
+	u->query_zone = xstrdup(name);
+	u->txt = 1;
+	u->error_codes = calloc(1, sizeof(uint32_t));
+	return c->nupstreams++;
+}
+
 struct config *
 config_load(const char *path)
 {
@@ -358,10 +405,14 @@ config_load(const char *path)
 	cfg_set_validate_func(cfg, "redis|timeout-ms", validate_nonneg);
 	cfg_set_validate_func(cfg, "redis|db", validate_nonneg);
 	cfg_set_validate_func(cfg, "resolver|timeout-ms", validate_nonneg);
+	cfg_set_validate_func(cfg, "resolver|max-pending", validate_nonneg);
+	cfg_set_validate_func(cfg, "upstream|timeout-ms", validate_nonneg);
+	cfg_set_validate_func(cfg, "upstream|error-codes", validate_codes);
 	cfg_set_validate_func(cfg, "zone|sources", validate_sources);
 	cfg_set_validate_func(cfg, "zone|answer", validate_answer);
 	cfg_set_validate_func(cfg, "zone|ttl", validate_ttl);
 
+	parsing = path;
 	switch (cfg_parse(cfg, path)) {
 	case CFG_SUCCESS:
 		break;
@@ -437,6 +488,48 @@ config_load(const char *path)
 		c->resolver.unbound_config = resolve_path(path,
 		    cfg_getstr(sec, "unbound-config"));
 	c->resolver.timeout_ms = (int)cfg_getint(sec, "timeout-ms");
+	c->resolver.max_pending = (int)cfg_getint(sec, "max-pending");
+	if (c->resolver.timeout_ms < 1)
+		c->resolver.timeout_ms = 1;
+
+	/* upstream blocks; sources add the upstreams they name below */
+	int nup = (int)cfg_size(cfg, "upstream");
+	c->upstreams = calloc((size_t)nup + 1, sizeof(*c->upstreams));
+	if (!c->upstreams)
+		fatal("%s", __func__);
+	for (int i = 0; i < nup; i++) {
+		cfg_t *u = cfg_getnsec(cfg, "upstream", (unsigned)i);
+		struct config_upstream *cu = &c->upstreams[c->nupstreams++];
+		uint8_t wire[256];
+		cu->line = decl_line(path, "upstream", cfg_title(u), u->line);
+		cu->name = xstrdup(cfg_title(u));
+		for (char *p = cu->name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (config_name_to_wire(cu->name, wire, sizeof(wire)) < 0 ||
+		    !strchr(cu->name, '.')) {
+			log_warnx("%s:%d: upstream \"%s\": not a DNS zone name", path,
+			    cu->line, cu->name);
+			errors++;
+		}
+		const char *qz = cfg_getstr(u, "query-zone");
+		cu->query_zone = xstrdup(qz ? qz : cu->name);
+		if (config_name_to_wire(cu->query_zone, wire, sizeof(wire)) < 0 ||
+		    strlen(cu->query_zone) > 180) {
+			log_warnx("%s:%d: upstream \"%s\": query-zone \"%s\" is not a "
+			    "valid zone name", path, cu->line, cu->name, cu->query_zone);
+			errors++;
+		}
+		cu->timeout_ms = (int)cfg_getint(u, "timeout-ms");
+		cu->txt = cfg_getbool(u, "txt");
+		cu->nerror = (int)cfg_size(u, "error-codes");
+		cu->error_codes = calloc((size_t)cu->nerror + 1, sizeof(uint32_t));
+		for (int k = 0; k < cu->nerror; k++) {
+			struct ipaddr ip;
+			addr_parse_ip(cfg_getnstr(u, "error-codes", (unsigned)k), &ip);
+			cu->error_codes[k] = (uint32_t)ip.a[0] << 24 |
+			    (uint32_t)ip.a[1] << 16 | (uint32_t)ip.a[2] << 8 | ip.a[3];
+		}
+	}
 
 	c->nlists = (int)cfg_size(cfg, "list");
 	c->lists = calloc((size_t)c->nlists + 1, sizeof(*c->lists));
@@ -516,11 +609,20 @@ config_load(const char *path)
 					cz->src[j].list = k;
 			if (cz->src[j].list >= 0)
 				continue;
-			if (strchr(cz->src[j].name, '.'))
-				log_warnx("%s:%d: zone \"%s\": source \"%s\" is an "
-				    "upstream DNS zone; this version serves local "
-				    "lists only", path, cz->line, cz->name,
-				    cz->src[j].name);
+			if (strchr(cz->src[j].name, '.')) {
+				uint8_t wire[256];
+				if (config_name_to_wire(cz->src[j].name, wire,
+				    sizeof(wire)) < 0 || strlen(cz->src[j].name) > 180) {
+					log_warnx("%s:%d: zone \"%s\": source \"%s\" is "
+					    "not a valid DNS zone name", path, cz->line,
+					    cz->name, cz->src[j].name);
+					errors++;
+					continue;
+				}
+				cz->src[j].upstream = upstream_index(c, cz->src[j].name);
+				cz->nupstream++;
+				continue;
+			}
 			else
 				log_warnx("%s:%d: zone \"%s\": source \"%s\": no such "
 				    "list (define it with list \"%s\" { file = ... })",
@@ -528,6 +630,15 @@ config_load(const char *path)
 				    cz->src[j].name);
 			errors++;
 		}
+	}
+	for (int i = 0; i < nup; i++) {
+		int used = 0;
+		for (int z = 0; z < c->nzones; z++)
+			for (int j = 0; j < c->zones[z].nsrc; j++)
+				used |= c->zones[z].src[j].upstream == i;
+		if (!used)
+			log_warnx("%s:%d: upstream \"%s\" is not used by any zone",
+			    path, c->upstreams[i].line, c->upstreams[i].name);
 	}
 	if (c->nzones == 0) {
 		log_warnx("%s: no zone defined: nothing to serve", path);
@@ -567,6 +678,12 @@ config_free(struct config *c)
 		free(c->zones[i].name);
 	}
 	free(c->zones);
+	for (int i = 0; i < c->nupstreams; i++) {
+		free(c->upstreams[i].name);
+		free(c->upstreams[i].query_zone);
+		free(c->upstreams[i].error_codes);
+	}
+	free(c->upstreams);
 	for (int i = 0; i < c->resolver.nforward; i++)
 		free(c->resolver.forward[i]);
 	free(c->resolver.forward);

@@ -20,6 +20,18 @@ struct config_list {
 	int line;
 };
 
+/* An upstream DNSBL/DNSWL zone named by a source; an optional
+ * upstream "NAME" { ... } block overrides the defaults. */
+struct config_upstream {
+	char *name;		/* lower case, as in sources */
+	char *query_zone;	/* the zone actually queried (Spamhaus DQS) */
+	int timeout_ms;		/* 0: resolver.timeout-ms */
+	uint32_t *error_codes;	/* extra codes that mean an error */
+	int nerror;
+	int txt;		/* fetch the upstream TXT for TXT queries */
+	int line;
+};
+
 struct config_zone {
 	char *name;		/* lower case, no trailing dot */
 	uint8_t wire[256];	/* the name in wire format, lower case */
@@ -31,6 +43,7 @@ struct config_zone {
 	uint32_t answer;	/* host order */
 	int has_ttl;
 	uint32_t ttl;
+	int nupstream;		/* sources that are upstream zones */
 	int line;
 };
 
@@ -55,6 +68,8 @@ struct config {
 	int nlists;
 	struct config_zone *zones;
 	int nzones;
+	struct config_upstream *upstreams;
+	int nupstreams;
 	/* accepted now, used by the cache, redis and resolver modules */
 	struct {
 		uint64_t max_memory;
@@ -70,6 +85,7 @@ struct config {
 		int nforward;
 		char *unbound_config;
 		int timeout_ms;
+		int max_pending;	/* queries waiting for upstream, per worker */
 	} resolver;
 };
 

@@ -174,8 +174,10 @@ iptrie_build(struct iptrie_builder *b)
 	struct iptrie *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	qsort(b->p4, b->n4, sizeof(struct pfx4), cmp_pfx4);
-	qsort(b->p6, b->n6, sizeof(struct pfx6), cmp_pfx6);
+	if (b->n4)
+		qsort(b->p4, b->n4, sizeof(struct pfx4), cmp_pfx4);
+	if (b->n6)
+		qsort(b->p6, b->n6, sizeof(struct pfx6), cmp_pfx6);
 	long r4 = sweep_pfx4(b->p4, b->n4, &t->start4, &t->val4);
 	long r6 = r4 < 0 ? -1 : sweep_pfx6(b->p6, b->n6, &t->start6, &t->val6);
 	t->index4 = malloc(65537 * sizeof(uint32_t));

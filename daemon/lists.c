@@ -372,7 +372,8 @@ parse_prefix(char **sp, struct cidr *c, const char **err)
 	int groups = 1;
 	for (char *q = tok; *q && q != slash; q++)
 		groups += *q == ':';
-	int abbreviated = !strstr(tok, "::") && groups < 8 && !strchr(tok, '.');
+	int abbreviated = groups > 1 && !strstr(tok, "::") && groups < 8 &&
+	    !strchr(tok, '.');
 	if (abbreviated) {
 		/* "2001:db8:1[/len]" -> "2001:db8:1::[/len]", default /16*groups */
 		size_t at = slash ? (size_t)(slash - tok) : len;

@@ -25,12 +25,14 @@
 #include "log.h"
 #include "query.h"
 #include "server.h"
+#include "upstream.h"
 
 #define RETIRED_MAX	64
 
 static struct {
 	struct config *cfg;
 	struct server *srv;
+	struct upstream *up;
 	struct snapshot *cur;
 	struct snapshot *retired[RETIRED_MAX];
 	int nretired;
@@ -221,6 +223,25 @@ same_listen(const struct config *a, const struct config *b)
 	return 1;
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int
+same_resolver(const struct config *a, const struct config *b)
+{
+	if (a->resolver.nforward != b->resolver.nforward ||
+	    !same_str(a->resolver.unbound_config, b->resolver.unbound_config) ||
+	    a->resolver.max_pending != b->resolver.max_pending)
+		return 0;
+	for (int i = 0; i < a->resolver.nforward; i++)
+		if (strcmp(a->resolver.forward[i], b->resolver.forward[i]) != 0)
+			return 0;
+	return 1;
+}
+
 static void
 sighup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
@@ -243,6 +264,8 @@ sighup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	}
 	if (!same_listen(g.cfg, cfg))
 		log_warnx("listen, workers and user take effect at restart only");
+	if (!same_resolver(g.cfg, cfg))
+		log_warnx("resolver settings take effect at restart only");
 	cfg->workers = g.cfg->workers;
 	if (--g.cfg->refs == 0)
 		config_free(g.cfg);
@@ -323,7 +346,17 @@ main(int argc, char **argv)
 			    path);
 		return 1;
 	}
+	/* libunbound checks the resolver settings (and the unbound-config
+	 * file) when the context is made */
+	struct upstream *up = upstream_new(cfg);
+	if (!up) {
+		if (check)
+			fprintf(stderr, "rblcached: %s: configuration check failed\n",
+			    path);
+		return 1;
+	}
 	if (check) {
+		upstream_stop(up);
 		for (int i = 0; i < cfg->nlists; i++)
 			list_unref(lists[i]);
 		free(lists);
@@ -355,11 +388,14 @@ main(int argc, char **argv)
 
 	if (!(g.srv = server_new(cfg)))
 		return 1;
+	g.up = up;
+	server_set_upstream(g.srv, up);
 	drop_privileges(cfg->user);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 
 	pthread_sigmask(SIG_BLOCK, &set, &old);
+	upstream_start(up);
 	struct snapshot *s = snapshot_new(cfg, lists);
 	g.cur = s;
 	server_start(g.srv, s);
@@ -373,6 +409,8 @@ main(int argc, char **argv)
 	ev_timer_start(loop, &poll);
 	ev_run(loop, 0);
 
+	/* the upstream thread first: it posts into the workers' loops */
+	upstream_stop(g.up);
 	server_stop(g.srv);
 	g.srv = NULL;
 	for (int i = 0; i < g.nretired; i++)

@@ -95,6 +95,7 @@ policy_parse_source(const char *text, struct policy_source *src,
 {
 	memset(src, 0, sizeof(*src));
 	src->list = -1;
+	src->upstream = -1;
 	src->weight = 1;
 	src->pat.any = 1;
 
@@ -175,7 +176,45 @@ policy_eval(const struct policy_source *src, int nsrc, int threshold,
 		v->score += src[i].weight;
 		v->match[v->nmatch].source = i;
 		v->match[v->nmatch].entry = e;
+		v->match[v->nmatch].a = l->entries[e].a;
 		v->nmatch++;
 	}
 	v->listed = v->score >= threshold;
+}
+
+void
+policy_add_upstream(const struct policy_source *src, int nsrc, int threshold,
+    const struct policy_answer *ans, struct verdict *v)
+{
+	for (int i = 0; i < nsrc && i < POLICY_MAX_SOURCES; i++) {
+		if (src[i].upstream < 0)
+			continue;
+		for (int k = 0; k < ans[i].na; k++) {
+			if (!policy_pattern_match(&src[i].pat, ans[i].a[k]))
+				continue;
+			/* each (source, pattern) counts once, as in postscreen */
+			v->score += src[i].weight;
+			v->match[v->nmatch].source = i;
+			v->match[v->nmatch].entry = LIST_NOENTRY;
+			v->match[v->nmatch].a = ans[i].a[k];
+			v->nmatch++;
+			break;
+		}
+	}
+	v->listed = v->score >= threshold;
+}
+
+void
+policy_upstream_bounds(const struct policy_source *src, int nsrc, int *pos,
+    int *neg)
+{
+	*pos = *neg = 0;
+	for (int i = 0; i < nsrc && i < POLICY_MAX_SOURCES; i++) {
+		if (src[i].upstream < 0)
+			continue;
+		if (src[i].weight > 0)
+			*pos += src[i].weight;
+		else
+			*neg += src[i].weight;
+	}
 }

@@ -26,6 +26,7 @@ struct policy_pattern {
 struct policy_source {
 	char *name;		/* list name or upstream zone */
 	int list;		/* index into the snapshot's lists, or -1 */
+	int upstream;		/* index into cfg->upstreams, or -1 */
 	int weight;
 	struct policy_pattern pat;
 };
@@ -47,7 +48,8 @@ int policy_pattern_match(const struct policy_pattern *pat, uint32_t a);
 /* One source's part in a verdict. */
 struct policy_match {
 	int source;		/* index into the zone's sources */
-	uint32_t entry;		/* entry in that source's list */
+	uint32_t entry;		/* entry in that source's list (local) */
+	uint32_t a;		/* the matching answer (upstream) */
 };
 
 struct verdict {
@@ -61,5 +63,23 @@ struct verdict {
  * against nsrc sources using the given lists. */
 void policy_eval(const struct policy_source *src, int nsrc, int threshold,
     struct list *const *lists, const struct ipaddr *ip, struct verdict *v);
+
+/* An upstream source's answer: the A records (host order) of a
+ * successful lookup with error codes already removed, or none. */
+struct policy_answer {
+	const uint32_t *a;
+	int na;
+};
+
+/* Adds the upstream sources (src[i].upstream >= 0) whose answer matches
+ * their pattern to v (after policy_eval) and recomputes v->listed. */
+void policy_add_upstream(const struct policy_source *src, int nsrc,
+    int threshold, const struct policy_answer *ans, struct verdict *v);
+
+/* The sums of the positive and of the negative weights of the upstream
+ * sources: with local score L, the verdict is decided without asking
+ * upstream when L + *pos < threshold or L + *neg >= threshold. */
+void policy_upstream_bounds(const struct policy_source *src, int nsrc,
+    int *pos, int *neg);
 
 #endif

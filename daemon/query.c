@@ -9,7 +9,12 @@
  */
 #include "query.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "log.h"
 
 #include "dns.h"
 #include "policy.h"
@@ -67,17 +72,198 @@ add_soa(struct dns_resp *r, const struct snapshot *s,
 	dns_resp_add_soa(r, section, apex, ttl, s->serial, ttl);
 }
 
+/* ---- upstream sources ---- */
+
+/* Codes that mean "you may not use this list", never "listed" (DESIGN
+ * §2): Spamhaus .252 typo in the zone name, .254 public resolver, .255
+ * too many queries, DQS .250/.251 key disabled or rejected. */
+static const char *
+builtin_error(const struct config_upstream *u, uint32_t a)
+{
+	if ((a >> 24) != 127)
+		return "answer outside 127.0.0.0/8";
+	switch (a) {
+	case 0x7ffffffa: return "key disabled (127.255.255.250)";
+	case 0x7ffffffb: return "key rejected (127.255.255.251)";
+	case 0x7ffffffc: return "typo in the zone name (127.255.255.252)";
+	case 0x7ffffffe: return "queried through a public resolver (127.255.255.254)";
+	case 0x7fffffff: return "too many queries (127.255.255.255)";
+	}
+	size_t nl = strlen(u->name);
+	if (a == 0x7f0000ff && nl >= 9 && strcmp(u->name + nl - 9, "dnswl.org") == 0)
+		return "over quota (127.0.0.255)";
+	for (int i = 0; i < u->nerror; i++)
+		if (u->error_codes[i] == a)
+			return "configured error code";
+	return NULL;
+}
+
+/* One log line per upstream and kind a minute, from any worker. */
+static void
+log_upstream(const struct config_upstream *u, const char *what)
+{
+	static _Atomic long last[64];
+	unsigned h = 0;
+	for (const char *p = u->name; *p; p++)
+		h = h * 31 + (unsigned char)*p;
+	for (const char *p = what; *p; p++)
+		h = h * 31 + (unsigned char)*p;
+	long now = (long)time(NULL);
+	long prev = atomic_load(&last[h % 64]);
+	if (now - prev < 60 || !atomic_compare_exchange_strong(&last[h % 64],
+	    &prev, now))
+		return;
+	log_warnx("upstream %s: %s (logged once a minute)", u->name, what);
+}
+
+static int
+plan_lookups(const struct config *c, const struct config_zone *z,
+    const struct ipaddr *ip, uint16_t qtype, struct query_upstream *up)
+{
+	char rev[80];
+	qname_format_ip(ip, rev, sizeof(rev));
+	up->n = 0;
+	for (int i = 0; i < z->nsrc; i++) {
+		int u = z->src[i].upstream;
+		if (u < 0)
+			continue;
+		const struct config_upstream *cu = &c->upstreams[u];
+		for (int t = 0; t < 2; t++) {
+			uint16_t type = t == 0 ? DNS_T_A : DNS_T_TXT;
+			if (type == DNS_T_TXT && (!cu->txt ||
+			    (qtype != DNS_T_TXT && qtype != DNS_T_ANY)))
+				continue;
+			int dup = 0;
+			for (int k = 0; k < up->n; k++)
+				dup |= up->l[k].upstream == u && up->l[k].qtype == type;
+			if (dup || up->n == QUERY_MAX_LOOKUPS)
+				continue;
+			struct query_lookup *l = &up->l[up->n++];
+			l->upstream = u;
+			l->qtype = type;
+			l->state = QL_PENDING;
+			l->timeout_ms = cu->timeout_ms ? cu->timeout_ms :
+			    c->resolver.timeout_ms;
+			snprintf(l->qname, sizeof(l->qname), "%s.%s", rev,
+			    cu->query_zone);
+		}
+	}
+	return up->n;
+}
+
+/* Applies the lookups' results to v; returns the smallest TTL of the
+ * answers used (0: none) and notes what went wrong in why. */
+static uint32_t
+score_upstream(const struct config *c, const struct config_zone *z,
+    struct query_upstream *up, struct verdict *v, struct policy_answer *ans,
+    struct query_stats *st, char *why, size_t *whylen)
+{
+	uint32_t ttl = 0;
+	for (int k = 0; k < up->n; k++) {
+		struct query_lookup *l = &up->l[k];
+		const struct config_upstream *cu = &c->upstreams[l->upstream];
+		if (l->qtype != DNS_T_A)
+			continue;
+		const char *problem = NULL;
+		if (l->state != QL_DONE) {
+			st->upstream_timeout++;
+			problem = "no answer in time";
+			log_upstream(cu, "no answer within timeout-ms: verdicts computed "
+			    "without it (fail open)");
+		} else if (l->r.status == UPS_FAIL) {
+			st->upstream_fail++;
+			problem = "lookup failed";
+			log_upstream(cu, "lookups fail (SERVFAIL or unreachable): "
+			    "verdicts computed without it (fail open)");
+		} else if (l->r.status == UPS_ANSWER) {
+			const char *err = NULL;
+			for (int i = 0; i < l->r.na && !err; i++)
+				err = builtin_error(cu, l->r.a[i]);
+			if (err) {
+				char msg[160];
+				st->upstream_errcode++;
+				problem = "error code";
+				snprintf(msg, sizeof(msg), "refuses us: %s; not counted as "
+				    "listed", err);
+				log_upstream(cu, msg);
+				l->r.na = 0;
+			} else if (l->r.ttl && (ttl == 0 || l->r.ttl < ttl))
+				ttl = l->r.ttl;
+		}
+		if (problem && *whylen + strlen(cu->name) + 40 < QUERY_EXPLAIN_MAX)
+			*whylen += (size_t)snprintf(why + *whylen,
+			    QUERY_EXPLAIN_MAX - *whylen, "; %s: %s", cu->name, problem);
+		for (int i = 0; i < z->nsrc; i++)
+			if (z->src[i].upstream == l->upstream &&
+			    l->state == QL_DONE && l->r.status == UPS_ANSWER) {
+				ans[i].a = l->r.a;
+				ans[i].na = l->r.na;
+			}
+	}
+	policy_add_upstream(z->src, z->nsrc, z->threshold, ans, v);
+	/* keep the upstream TXTs of sources that matched for the explanation */
+	for (int k = 0; k < up->n; k++) {
+		struct query_lookup *l = &up->l[k];
+		if (l->qtype != DNS_T_TXT || l->state != QL_DONE ||
+		    l->r.status != UPS_ANSWER || l->r.txtlen == 0)
+			continue;
+		int matched = 0;
+		for (int i = 0; i < v->nmatch; i++)
+			matched |= z->src[v->match[i].source].upstream == l->upstream;
+		if (!matched)
+			continue;
+		const char *name = c->upstreams[l->upstream].name;
+		if (*whylen + strlen(name) + l->r.txtlen + 4 < QUERY_EXPLAIN_MAX)
+			*whylen += (size_t)snprintf(why + *whylen,
+			    QUERY_EXPLAIN_MAX - *whylen, "; %s: %s", name, l->r.txt);
+	}
+	return ttl;
+}
+
+/* "listed: zen.spamhaus.org 127.0.0.4 (+3), block "spam run" (+10);
+ * score 13 >= 3" followed by the notes in why. */
+static size_t
+explain(const struct snapshot *s, const struct config_zone *z,
+    const struct verdict *v, const struct ipaddr *ip, const char *why,
+    char *out, size_t size)
+{
+	size_t n = 0;
+#define PUT(...) do { int k_ = snprintf(out + n, size - n, __VA_ARGS__); \
+	if (k_ > 0) n = n + (size_t)k_ < size ? n + (size_t)k_ : size - 1; } while (0)
+	PUT("listed:");
+	for (int i = 0; i < v->nmatch; i++) {
+		const struct policy_source *src = &z->src[v->match[i].source];
+		uint32_t a = v->match[i].a;
+		PUT("%s %s", i ? "," : "", src->name);
+		if (src->list >= 0) {
+			char txt[256];
+			const struct list *l = s->lists[src->list];
+			if (list_entry_txt(l, v->match[i].entry, ip, txt, sizeof(txt)))
+				PUT(" \"%s\"", txt);
+		} else
+			PUT(" %u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+			    a & 255);
+		PUT(" (%+d)", src->weight);
+	}
+	if (v->nmatch == 0)
+		PUT(" RFC 5782 test point");
+	PUT("; score %d >= %d%s", v->score, z->threshold, why);
+#undef PUT
+	return n;
+}
+
 size_t
 query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, int udp, uint8_t *out,
-    struct query_stats *st)
+    struct query_stats *st, struct query_upstream *up)
 {
 	struct dns_query q;
 	struct dns_resp r;
 	size_t prefix = 0, n;
 	int rc;
 
-	st->queries++;
+	if (!up || up->phase == QUERY_ASK)
+		st->queries++;
 	rc = dns_parse(pkt, len, &q);
 	if (rc == DNS_PARSE_DROP) {
 		st->dropped++;
@@ -131,7 +317,31 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	}
 
 	struct verdict v;
+	struct policy_answer ans[POLICY_MAX_SOURCES];
 	policy_eval(z->src, z->nsrc, z->threshold, s->lists, &ip, &v);
+	memset(ans, 0, sizeof(ans));
+	uint32_t upttl = 0;
+	char why[QUERY_EXPLAIN_MAX];
+	size_t whylen = 0;
+	why[0] = '\0';
+
+	if (z->nupstream > 0) {
+		int pos, neg;
+		policy_upstream_bounds(z->src, z->nsrc, &pos, &neg);
+		int decided = v.score + pos < z->threshold ||
+		    v.score + neg >= z->threshold;
+		if (decided) {
+			if (!up || up->phase == QUERY_ASK)
+				st->short_circuit++;
+		} else if (up && up->phase == QUERY_ASK) {
+			if (plan_lookups(c, z, &ip, q.qtype, up) > 0) {
+				st->upstream_asked++;
+				return 0;
+			}
+		} else if (up) {
+			upttl = score_upstream(c, z, up, &v, ans, st, why, &whylen);
+		}
+	}
 	int test_point = 0;
 	if (ip.family == AF_INET && ip4_value(&ip) == TEST_POINT_LISTED &&
 	    !v.listed)
@@ -149,18 +359,24 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	st->listed++;
 	st->rcode[DNS_R_NOERROR]++;
 
-	/* TTL: the zone's, else the smallest $TTL of the lists that matched */
+	/* TTL: the zone's, else the smallest $TTL of the lists that matched;
+	 * never longer than an upstream answer it depends on */
 	uint32_t ttl = zttl;
 	if (!z->has_ttl) {
 		uint32_t lt = 0;
 		for (int i = 0; i < v.nmatch; i++) {
-			const struct list *l = s->lists[z->src[v.match[i].source].list];
+			const struct policy_source *src = &z->src[v.match[i].source];
+			if (src->list < 0)
+				continue;
+			const struct list *l = s->lists[src->list];
 			if (l->ttl && (lt == 0 || l->ttl < lt))
 				lt = l->ttl;
 		}
 		if (lt)
 			ttl = lt;
 	}
+	if (upttl && upttl < ttl)
+		ttl = upttl;
 
 	dns_resp_init(&r, out, limit, &q, DNS_R_NOERROR, DNS_F_AA);
 	int want_a = q.qtype == DNS_T_A || q.qtype == DNS_T_ANY;
@@ -170,14 +386,17 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		if (!z->has_answer)
 			for (int i = 0; i < v.nmatch; i++)
 				if (z->src[v.match[i].source].weight > 0) {
-					const struct list *l =
-					    s->lists[z->src[v.match[i].source].list];
-					a = l->entries[v.match[i].entry].a;
+					a = v.match[i].a;
 					break;
 				}
 		dns_resp_add_a(&r, DNS_S_AN, owner, ttl, a);
 	}
-	if (want_txt) {
+	if (want_txt && z->nupstream > 0) {
+		/* one line that says why: every part and the score */
+		char txt[QUERY_EXPLAIN_MAX + 512];
+		n = explain(s, z, &v, &ip, why, txt, sizeof(txt));
+		dns_resp_add_txt(&r, DNS_S_AN, owner, ttl, txt, n);
+	} else if (want_txt) {
 		char txt[1024];
 		int added = 0;
 		for (int i = 0; i < v.nmatch; i++) {
@@ -206,3 +425,4 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		st->truncated++;
 	return n;
 }
+

@@ -10,18 +10,22 @@
 #ifndef RBLCACHE_QUERY_H
 #define RBLCACHE_QUERY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
 #include "config.h"
+#include "dns.h"
 #include "lists.h"
+#include "upstream.h"
 
 struct snapshot {
 	struct config *cfg;	/* shared between snapshots: cfg->refs */
 	struct list **lists;	/* one per cfg->lists[], same order */
 	int nlists;
 	uint32_t serial;	/* SOA serial: time of the build */
+	_Atomic int pending;	/* queries waiting for upstream that use it */
 };
 
 /* Per-worker counters, written by one thread only. */
@@ -29,6 +33,38 @@ struct query_stats {
 	uint64_t queries, answered, dropped;
 	uint64_t rcode[6];	/* NOERROR..REFUSED */
 	uint64_t badvers, truncated, listed, notlisted, refused_acl;
+	uint64_t upstream_asked;	/* queries that waited for upstream */
+	uint64_t short_circuit;		/* decided by local sources alone */
+	uint64_t upstream_timeout;	/* lookups given up on (fail open) */
+	uint64_t upstream_fail;		/* SERVFAIL and the like */
+	uint64_t upstream_errcode;	/* answers that were error codes */
+	uint64_t pending_full;		/* answered without upstream: too many waiting */
+};
+
+/* The upstream lookups one query needs, and their results.  Phase ASK:
+ * query_answer() fills l[] and returns 0 when lookups are needed.  Phase
+ * ANSWER: the caller has set each lookup's state and result, and
+ * query_answer() composes the answer.  Lookups still pending count as
+ * unanswered (fail open). */
+#define QUERY_EXPLAIN_MAX	1024
+#define QUERY_MAX_LOOKUPS	16	/* A and TXT of up to 8 upstreams */
+
+enum { QUERY_ASK, QUERY_ANSWER };
+enum { QL_PENDING, QL_DONE, QL_TIMEOUT };
+
+struct query_lookup {
+	int upstream;		/* index into cfg->upstreams */
+	uint16_t qtype;		/* DNS_T_A or DNS_T_TXT */
+	int state;
+	int timeout_ms;
+	char qname[DNS_MAXNAME + 2];	/* reversed-ip.query-zone */
+	struct upstream_raw r;
+};
+
+struct query_upstream {
+	int phase;
+	int n;
+	struct query_lookup l[QUERY_MAX_LOOKUPS];
 };
 
 #define QUERY_DEFAULT_TTL	300
@@ -36,10 +72,12 @@ struct query_stats {
 
 /* Answers the query in pkt[0..len) from client into out.  udp selects
  * the size limit and so the size out must have: QUERY_UDP_MAX bytes over
- * UDP (the EDNS or 512-byte limit applies), 65535 over TCP.  Returns the length to send, or 0 to send
- * nothing. */
+ * UDP (the EDNS or 512-byte limit applies), 65535 over TCP.  Returns the
+ * length to send, or 0 to send nothing (or, in phase ASK with up->n > 0,
+ * to wait for the lookups in up).  With up NULL, upstream sources count
+ * as unanswered (fail open). */
 size_t query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, int udp, uint8_t *out,
-    struct query_stats *st);
+    struct query_stats *st, struct query_upstream *up);
 
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "upstream.h"
 #include "log.h"
 
 #define SERVER_BATCH	64
@@ -35,6 +36,8 @@ struct worker;
 struct tcpconn {
 	struct worker *w;
 	int fd;
+	int npending;		/* queries waiting for upstream */
+	int dead;		/* closed; freed when npending drops to 0 */
 	ev_io rio, wio;
 	ev_timer idle;
 	struct ipaddr client;
@@ -45,8 +48,39 @@ struct tcpconn {
 	struct tcpconn *next, *prev;
 };
 
+/* A query waiting for upstream lookups.  Kept in per-worker slabs that
+ * live as long as the worker, so a late reply's cookie always points to
+ * valid memory; gen tells a reused slot from the one the reply was for. */
+struct pending {
+	struct worker *w;
+	struct pending *next_free;
+	uint32_t gen;
+	int in_use;
+	struct snapshot *snap;	/* holds snap->pending */
+	int fd;			/* UDP: the socket to answer on */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	struct tcpconn *conn;	/* TCP: the connection to answer on */
+	struct ipaddr client;
+	uint8_t pkt[QUERY_UDP_MAX];
+	size_t len;
+	int remaining;
+	ev_tstamp started;
+	ev_timer timer;
+	struct query_upstream up;
+};
+
+#define PENDING_SLAB	64
+
 struct worker {
 	struct server *srv;
+	struct upstream_mailbox mb;
+	ev_async mbwake;
+	struct pending *free_pending;
+	int npending, npending_alloc;
+	struct pending **slabs;
+	int nslabs;
+	struct query_upstream scratch;
 	int id;
 	pthread_t thread;
 	struct ev_loop *loop;
@@ -65,6 +99,8 @@ struct worker {
 };
 
 struct server {
+	struct upstream *upstream;	/* NULL: no zone has upstream sources */
+	int max_pending;
 	int nworkers, nlisten;
 	int *udp_fd, *tcp_fd;		/* [worker * nlisten + i] */
 	struct worker **workers;
@@ -137,6 +173,7 @@ server_new(const struct config *cfg)
 		fatal("%s", __func__);
 	srv->nworkers = cfg->workers;
 	srv->nlisten = cfg->nlisten;
+	srv->max_pending = cfg->resolver.max_pending;
 	size_t n = (size_t)srv->nworkers * (size_t)srv->nlisten;
 	srv->udp_fd = malloc(n * sizeof(int));
 	srv->tcp_fd = malloc(n * sizeof(int));
@@ -173,6 +210,12 @@ server_new(const struct config *cfg)
 	return srv;
 }
 
+void
+server_set_upstream(struct server *srv, struct upstream *u)
+{
+	srv->upstream = u;
+}
+
 /* ---- snapshots ---- */
 
 static struct snapshot *
@@ -199,9 +242,9 @@ server_publish(struct server *srv, struct snapshot *s)
 }
 
 int
-server_snapshot_in_use(struct server *srv, const struct snapshot *s)
+server_snapshot_in_use(struct server *srv, struct snapshot *s)
 {
-	if (atomic_load(&srv->current) == s)
+	if (atomic_load(&srv->current) == s || atomic_load(&s->pending) > 0)
 		return 1;
 	for (int i = 0; i < srv->nworkers; i++)
 		if (srv->workers && srv->workers[i] &&
@@ -220,6 +263,192 @@ server_stats(struct server *srv, struct query_stats *out)
 		for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
 			dst[k] += src[k];
 	}
+}
+
+/* ---- queries waiting for upstream ---- */
+
+static void tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len);
+static void tcp_release(struct tcpconn *c);
+
+static struct pending *
+pending_get(struct worker *w)
+{
+	if (!w->free_pending) {
+		if (w->npending_alloc >= w->srv->max_pending)
+			return NULL;
+		struct pending *slab = calloc(PENDING_SLAB, sizeof(*slab));
+		struct pending **ns = realloc(w->slabs,
+		    (size_t)(w->nslabs + 1) * sizeof(*ns));
+		if (!slab || !ns) {
+			free(slab);
+			if (ns)
+				w->slabs = ns;
+			return NULL;
+		}
+		w->slabs = ns;
+		w->slabs[w->nslabs++] = slab;
+		for (int i = PENDING_SLAB - 1; i >= 0; i--) {
+			slab[i].w = w;
+			slab[i].next_free = w->free_pending;
+			w->free_pending = &slab[i];
+		}
+		w->npending_alloc += PENDING_SLAB;
+	}
+	struct pending *p = w->free_pending;
+	w->free_pending = p->next_free;
+	p->gen++;
+	p->in_use = 1;
+	w->npending++;
+	return p;
+}
+
+/* Answers p with whatever arrived and frees the slot. */
+static void
+pending_finish(struct pending *p)
+{
+	struct worker *w = p->w;
+	uint8_t *out = w->tcp_out;
+	ev_timer_stop(w->loop, &p->timer);
+	p->up.phase = QUERY_ANSWER;
+	size_t len = query_answer(p->snap, p->pkt, p->len, &p->client,
+	    p->conn == NULL, out, &w->stats, &p->up);
+	if (len > 0) {
+		if (p->conn) {
+			if (!p->conn->dead)
+				tcp_queue_answer(p->conn, out, len);
+		} else if (sendto(p->fd, out, len, MSG_DONTWAIT,
+		    (struct sockaddr *)&p->peer, p->peerlen) < 0)
+			w->stats.dropped++;
+		w->stats.answered++;
+	}
+	if (p->conn)
+		tcp_release(p->conn);
+	atomic_fetch_sub(&p->snap->pending, 1);
+	p->snap = NULL;
+	p->conn = NULL;
+	p->in_use = 0;
+	p->next_free = w->free_pending;
+	w->free_pending = p;
+	w->npending--;
+}
+
+static void
+pending_arm(struct pending *p)
+{
+	/* wake at the earliest deadline of a lookup still pending */
+	double next = -1;
+	for (int i = 0; i < p->up.n; i++) {
+		if (p->up.l[i].state != QL_PENDING)
+			continue;
+		double d = p->started + p->up.l[i].timeout_ms / 1000.0;
+		if (next < 0 || d < next)
+			next = d;
+	}
+	double delay = next - ev_now(p->w->loop);
+	ev_timer_set(&p->timer, delay > 0 ? delay : 0, 0.);
+	ev_timer_start(p->w->loop, &p->timer);
+}
+
+static void
+pending_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct pending *p = t->data;
+	(void)revents;
+	double now = ev_now(loop);
+	for (int i = 0; i < p->up.n; i++) {
+		struct query_lookup *l = &p->up.l[i];
+		if (l->state == QL_PENDING &&
+		    p->started + l->timeout_ms / 1000.0 <= now + 0.0005) {
+			l->state = QL_TIMEOUT;
+			p->remaining--;
+		}
+	}
+	if (p->remaining <= 0)
+		pending_finish(p);
+	else
+		pending_arm(p);
+}
+
+static void
+mailbox_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = a->data;
+	(void)loop;
+	(void)revents;
+	struct upstream_reply *rep = upstream_mailbox_take(&w->mb);
+	while (rep) {
+		struct upstream_reply *next = rep->next;
+		struct pending *p = rep->cookie;
+		unsigned idx = rep->gen & 0xff;
+		if (p->in_use && p->gen == rep->gen >> 8 &&
+		    idx < (unsigned)p->up.n &&
+		    p->up.l[idx].state == QL_PENDING) {
+			p->up.l[idx].state = QL_DONE;
+			p->up.l[idx].r = rep->r;
+			if (--p->remaining == 0)
+				pending_finish(p);
+		}
+		free(rep);
+		rep = next;
+	}
+}
+
+/* Answers the query at once, or parks it until its upstream lookups are
+ * in.  Returns the answer's length in out, or 0 (nothing now). */
+static size_t
+answer_or_wait(struct worker *w, struct snapshot *s, const uint8_t *pkt,
+    size_t len, const struct ipaddr *client, int fd,
+    const struct sockaddr_storage *peer, socklen_t peerlen,
+    struct tcpconn *conn, uint8_t *out)
+{
+	struct query_upstream *up = NULL;
+	if (w->srv->upstream) {
+		up = &w->scratch;
+		up->phase = QUERY_ASK;
+		up->n = 0;
+	}
+	size_t n = query_answer(s, pkt, len, client, conn == NULL, out,
+	    &w->stats, up);
+	if (n > 0 || !up || up->n == 0)
+		return n;
+
+	struct pending *p = len <= sizeof(p->pkt) ? pending_get(w) : NULL;
+	if (!p) {
+		/* too many waiting: answer from local data (fail open) */
+		w->stats.pending_full++;
+		w->stats.queries--;
+		return query_answer(s, pkt, len, client, conn == NULL, out,
+		    &w->stats, NULL);
+	}
+	p->snap = s;
+	atomic_fetch_add(&s->pending, 1);
+	p->fd = fd;
+	if (peer) {
+		memcpy(&p->peer, peer, peerlen);
+		p->peerlen = peerlen;
+	}
+	p->conn = conn;
+	if (conn)
+		conn->npending++;
+	p->client = *client;
+	memcpy(p->pkt, pkt, len);
+	p->len = len;
+	p->up = *up;
+	p->remaining = up->n;
+	p->started = ev_now(w->loop);
+	ev_init(&p->timer, pending_timeout_cb);
+	p->timer.data = p;
+	for (int i = 0; i < p->up.n; i++)
+		if (upstream_request(w->srv->upstream, p->up.l[i].qname,
+		    p->up.l[i].qtype, &w->mb, p, p->gen << 8 | (uint32_t)i) < 0) {
+			p->up.l[i].state = QL_TIMEOUT;
+			p->remaining--;
+		}
+	if (p->remaining == 0)
+		pending_finish(p);
+	else
+		pending_arm(p);
+	return 0;
 }
 
 /* ---- UDP ---- */
@@ -251,8 +480,9 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		for (int i = 0; i < n; i++) {
 			struct ipaddr client;
 			addr_from_sockaddr((struct sockaddr *)&w->peers[i], &client);
-			size_t len = query_answer(s, w->in_buf[i], w->in_msgs[i].msg_len,
-			    &client, 1, w->out_buf[m], &w->stats);
+			size_t len = answer_or_wait(w, s, w->in_buf[i],
+			    w->in_msgs[i].msg_len, &client, io->fd, &w->peers[i],
+			    w->in_msgs[i].msg_hdr.msg_namelen, NULL, w->out_buf[m]);
 			if (len == 0)
 				continue;
 			w->out_iov[m].iov_base = w->out_buf[m];
@@ -368,8 +598,8 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			break;
 		if (!s)
 			s = snapshot_acquire(w);
-		size_t len = query_answer(s, c->in + off + 2, mlen, &c->client, 0,
-		    w->tcp_out, &w->stats);
+		size_t len = answer_or_wait(w, s, c->in + off + 2, mlen,
+		    &c->client, -1, NULL, 0, c, w->tcp_out);
 		off += 2 + mlen;
 		if (len && tcp_queue(c, w->tcp_out, len) < 0) {
 			snapshot_release(w);
@@ -408,10 +638,14 @@ static void
 tcp_close(struct tcpconn *c)
 {
 	struct worker *w = c->w;
+	if (c->dead)
+		return;
 	ev_io_stop(w->loop, &c->rio);
 	ev_io_stop(w->loop, &c->wio);
 	ev_timer_stop(w->loop, &c->idle);
 	close(c->fd);
+	c->fd = -1;
+	c->dead = 1;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -419,8 +653,30 @@ tcp_close(struct tcpconn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	atomic_fetch_sub(&w->srv->tcp_conns, 1);
-	free(c->out);
-	free(c);
+	if (c->npending == 0) {
+		free(c->out);
+		free(c);
+	}
+}
+
+/* A parked query is done with c. */
+static void
+tcp_release(struct tcpconn *c)
+{
+	if (--c->npending == 0 && c->dead) {
+		free(c->out);
+		free(c);
+	}
+}
+
+static void
+tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len)
+{
+	if (tcp_queue(c, msg, len) < 0) {
+		tcp_close(c);
+		return;
+	}
+	tcp_flush(c);
 }
 
 static void
@@ -501,6 +757,12 @@ server_start(struct server *srv, struct snapshot *s)
 			fatalx("%s: ev_loop_new failed", __func__);
 		ev_async_init(&w->stop, stop_cb);
 		ev_async_start(w->loop, &w->stop);
+		pthread_mutex_init(&w->mb.mu, NULL);
+		w->mb.loop = w->loop;
+		w->mb.wake = &w->mbwake;
+		ev_async_init(&w->mbwake, mailbox_cb);
+		w->mbwake.data = w;
+		ev_async_start(w->loop, &w->mbwake);
 		w->udp_io = calloc((size_t)srv->nlisten, sizeof(ev_io));
 		w->tcp_io = calloc((size_t)srv->nlisten, sizeof(ev_io));
 		if (!w->udp_io || !w->tcp_io)
@@ -532,8 +794,28 @@ server_stop(struct server *srv)
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		struct worker *w = srv->workers[i];
 		pthread_join(w->thread, NULL);
+		/* queries still waiting for upstream are dropped */
+		for (int k = 0; k < w->nslabs; k++) {
+			for (int j = 0; j < PENDING_SLAB; j++) {
+				struct pending *p = &w->slabs[k][j];
+				if (!p->in_use)
+					continue;
+				ev_timer_stop(w->loop, &p->timer);
+				atomic_fetch_sub(&p->snap->pending, 1);
+				if (p->conn)
+					tcp_release(p->conn);
+			}
+			free(w->slabs[k]);
+		}
+		free(w->slabs);
 		while (w->conns)
 			tcp_close(w->conns);
+		for (struct upstream_reply *r = upstream_mailbox_take(&w->mb), *n;
+		    r; r = n) {
+			n = r->next;
+			free(r);
+		}
+		pthread_mutex_destroy(&w->mb.mu);
 		ev_loop_destroy(w->loop);
 		free(w->udp_io);
 		free(w->tcp_io);

@@ -7,7 +7,8 @@
  * Snapshots: main publishes a new snapshot with server_publish(); a
  * worker holds the current one only while answering a batch and
  * announces it in a per-worker hazard pointer.  A retired snapshot may be
- * freed once server_snapshot_in_use() says no worker holds it.
+ * freed once server_snapshot_in_use() says no worker holds it and no
+ * query waiting for upstream refers to it.
  */
 #ifndef RBLCACHE_SERVER_H
 #define RBLCACHE_SERVER_H
@@ -26,6 +27,12 @@ struct server;
  * after logging when an address cannot be bound. */
 struct server *server_new(const struct config *cfg);
 
+/* Upstream lookups go through u (started by the caller); queries that
+ * would wait beyond cfg->resolver.max-pending per worker are answered
+ * from local data alone. */
+struct upstream;
+void server_set_upstream(struct server *srv, struct upstream *u);
+
 /* Starts the worker threads answering from s. */
 void server_start(struct server *srv, struct snapshot *s);
 
@@ -34,7 +41,7 @@ void server_start(struct server *srv, struct snapshot *s);
 struct snapshot *server_publish(struct server *srv, struct snapshot *s);
 
 /* True while any worker may still read s. */
-int server_snapshot_in_use(struct server *srv, const struct snapshot *s);
+int server_snapshot_in_use(struct server *srv, struct snapshot *s);
 
 /* Sums the workers' counters (racy reads of monotonic counters). */
 void server_stats(struct server *srv, struct query_stats *out);

@@ -1,0 +1,79 @@
+/* upstream.h -- upstream DNSBL lookups through libunbound.
+ *
+ * One upstream thread owns the libunbound context, its own libev loop
+ * and the table of lookups in flight, so any number of concurrent
+ * requests for one name from any worker share one upstream query
+ * (coalescing across workers, which per-worker contexts could not do),
+ * and libunbound's cache is shared by all workers.
+ *
+ * Workers hand requests over a mutex-protected queue and get replies in
+ * their own mailbox, woken by an ev_async; the miss path allocates (one
+ * request and one reply each), the hot path never comes here.
+ */
+#ifndef RBLCACHE_UPSTREAM_H
+#define RBLCACHE_UPSTREAM_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define UPSTREAM_MAX_A	8
+
+enum upstream_status {
+	UPS_ANSWER,		/* A (or TXT) records in r.a / r.txt */
+	UPS_NXDOMAIN,		/* not listed */
+	UPS_NODATA,		/* name exists, no record of that type */
+	UPS_FAIL,		/* SERVFAIL, refused, no server reachable */
+};
+
+struct upstream_raw {
+	int status;
+	int rcode;
+	uint32_t a[UPSTREAM_MAX_A];	/* host order */
+	int na;
+	uint32_t ttl;
+	char txt[256];		/* TXT strings joined with a space */
+	size_t txtlen;
+};
+
+struct upstream_reply {
+	struct upstream_reply *next;
+	void *cookie;		/* the requester's, returned as given */
+	uint32_t gen;
+	uint16_t qtype;
+	struct upstream_raw r;
+};
+
+/* A worker's inbox.  The upstream thread appends under mu and wakes
+ * the worker's loop with ev_async_send(loop, wake). */
+struct upstream_mailbox {
+	pthread_mutex_t mu;
+	struct upstream_reply *head, *tail;
+	struct ev_loop *loop;
+	ev_async *wake;
+};
+
+struct upstream;
+
+/* Creates the libunbound context from cfg->resolver (forwarders, the
+ * unbound-config file; full recursion when neither is set).  Returns NULL
+ * after logging when libunbound rejects the settings. */
+struct upstream *upstream_new(const struct config *cfg);
+void upstream_start(struct upstream *u);
+void upstream_stop(struct upstream *u);	/* joins the thread, frees u */
+
+/* Asks for qname/qtype (IN); the reply lands in mb with cookie and gen.
+ * Returns 0, or -1 when out of memory (nothing will be delivered). */
+int upstream_request(struct upstream *u, const char *qname, uint16_t qtype,
+    struct upstream_mailbox *mb, void *cookie, uint32_t gen);
+
+/* Takes every reply from mb (a list to free with free()). */
+struct upstream_reply *upstream_mailbox_take(struct upstream_mailbox *mb);
+
+/* Counters for stats: upstream queries sent, coalesced requests. */
+void upstream_counters(struct upstream *u, uint64_t *sent, uint64_t *coalesced);
+
+#endif
