@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "query.h"
 
 #define MAX_LISTEN	64
 
@@ -628,6 +629,18 @@ config_load(const char *path)
 				    "list (define it with list \"%s\" { file = ... })",
 				    path, cz->line, cz->name, cz->src[j].name,
 				    cz->src[j].name);
+			errors++;
+		}
+		int distinct = 0;
+		for (int j = 0; j < cz->nsrc; j++) {
+			int first = cz->src[j].upstream >= 0;
+			for (int k = 0; k < j && first; k++)
+				first = cz->src[k].upstream != cz->src[j].upstream;
+			distinct += first;
+		}
+		if (distinct > QUERY_MAX_UPSTREAMS) {
+			log_warnx("%s:%d: zone \"%s\": at most %d upstream zones", path,
+			    cz->line, cz->name, QUERY_MAX_UPSTREAMS);
 			errors++;
 		}
 	}

@@ -47,7 +47,8 @@ struct query_stats {
  * query_answer() composes the answer.  Lookups still pending count as
  * unanswered (fail open). */
 #define QUERY_EXPLAIN_MAX	1024
-#define QUERY_MAX_LOOKUPS	16	/* A and TXT of up to 8 upstreams */
+#define QUERY_MAX_UPSTREAMS	8	/* distinct upstream zones in one zone */
+#define QUERY_MAX_LOOKUPS	(2 * QUERY_MAX_UPSTREAMS)	/* A and TXT each */
 
 enum { QUERY_ASK, QUERY_ANSWER };
 enum { QL_PENDING, QL_DONE, QL_TIMEOUT };
