@@ -356,7 +356,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		upstream_stop(up);
+		upstream_free(up);
 		for (int i = 0; i < cfg->nlists; i++)
 			list_unref(lists[i]);
 		free(lists);
@@ -409,10 +409,12 @@ main(int argc, char **argv)
 	ev_timer_start(loop, &poll);
 	ev_run(loop, 0);
 
-	/* the upstream thread first: it posts into the workers' loops */
+	/* the upstream thread first (it posts into the workers' loops), its
+	 * memory last (the workers post into its queue) */
 	upstream_stop(g.up);
 	server_stop(g.srv);
 	g.srv = NULL;
+	upstream_free(g.up);
 	for (int i = 0; i < g.nretired; i++)
 		snapshot_free(g.retired[i]);
 	snapshot_free(g.cur);

@@ -328,8 +328,11 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	if (z->nupstream > 0) {
 		int pos, neg;
 		policy_upstream_bounds(z->src, z->nsrc, &pos, &neg);
+		/* RFC 5782 test points answer the same whatever upstream says */
 		int decided = v.score + pos < z->threshold ||
-		    v.score + neg >= z->threshold;
+		    v.score + neg >= z->threshold ||
+		    (ip.family == AF_INET && (ip4_value(&ip) == TEST_POINT_LISTED ||
+		    ip4_value(&ip) == TEST_POINT_UNLISTED));
 		if (decided) {
 			if (!up || up->phase == QUERY_ASK)
 				st->short_circuit++;

@@ -54,6 +54,7 @@ struct upstream {
 	struct request *qhead, *qtail;
 	struct lookup *table[LOOKUP_BUCKETS];
 	_Atomic uint64_t sent, coalesced;
+	int stopped;
 };
 
 static unsigned
@@ -376,12 +377,19 @@ upstream_counters(struct upstream *u, uint64_t *sent, uint64_t *coalesced)
 void
 upstream_stop(struct upstream *u)
 {
-	if (!u)
-		return;
-	if (u->loop) {
+	if (u && u->loop && !u->stopped) {
 		ev_async_send(u->loop, &u->stop);
 		pthread_join(u->thread, NULL);
+		u->stopped = 1;
 	}
+}
+
+void
+upstream_free(struct upstream *u)
+{
+	if (!u)
+		return;
+	upstream_stop(u);
 	/* deleting the context cancels what is in flight */
 	ub_ctx_delete(u->ctx);
 	for (int b = 0; b < LOOKUP_BUCKETS; b++)

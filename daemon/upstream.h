@@ -63,7 +63,11 @@ struct upstream;
  * after logging when libunbound rejects the settings. */
 struct upstream *upstream_new(const struct config *cfg);
 void upstream_start(struct upstream *u);
-void upstream_stop(struct upstream *u);	/* joins the thread, frees u */
+/* Stopping takes two steps so that neither side posts into a freed loop:
+ * upstream_stop() ends the thread (requests still queue, unanswered);
+ * after the workers are gone, upstream_free() releases everything. */
+void upstream_stop(struct upstream *u);
+void upstream_free(struct upstream *u);
 
 /* Asks for qname/qtype (IN); the reply lands in mb with cookie and gen.
  * Returns 0, or -1 when out of memory (nothing will be delivered). */
