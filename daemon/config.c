@@ -447,6 +447,7 @@ config_load(const char *path)
 	if (c->workers == 0)
 		c->workers = nproc();
 	c->user = xstrdup(cfg_getstr(cfg, "user"));
+
 	c->state_dir = xstrdup(cfg_getstr(cfg, "state-dir"));
 	c->control = xstrdup(cfg_getstr(cfg, "control"));
 
@@ -537,6 +538,9 @@ config_load(const char *path)
 	for (int i = 0; i < c->nlists; i++) {
 		cfg_t *l = cfg_getnsec(cfg, "list", (unsigned)i);
 		c->lists[i].name = xstrdup(cfg_title(l));
+		/* names are case-insensitive, like the sources that use them */
+		for (char *p = c->lists[i].name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
 		c->lists[i].line = decl_line(path, "list", cfg_title(l), l->line);
 		const char *f = cfg_getstr(l, "file");
 		const char *t = c->lists[i].name;

@@ -7,6 +7,7 @@
 #ifndef RBLCACHE_CONFIG_H
 #define RBLCACHE_CONFIG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -30,6 +31,9 @@ struct config_upstream {
 	int nerror;
 	int txt;		/* fetch the upstream TXT for TXT queries */
 	int line;
+	/* the one mutable part: when each kind of trouble was last logged
+	 * (query.c), shared by the workers */
+	_Atomic long logged[4];
 };
 
 struct config_zone {

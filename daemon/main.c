@@ -38,7 +38,7 @@ static struct {
 	int nretired;
 	/* per list of the current config: the file version that last failed
 	 * to load, so a broken file is reported once, not every second */
-	struct failed { dev_t dev; ino_t ino; off_t size; long long mtime; } *failed;
+	struct failed { int set; dev_t dev; ino_t ino; off_t size; long long mtime; } *failed;
 } g;
 
 static void
@@ -171,7 +171,9 @@ check_lists_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		if (!list_changed(old))
 			continue;
 		struct stat st;
-		struct failed f = { 0, 0, 0, 0 };
+		struct failed f;
+		memset(&f, 0, sizeof(f));	/* padding too: compared whole */
+		f.set = 1;
 		if (stat(old->path, &st) == 0) {
 			f.dev = st.st_dev;
 			f.ino = st.st_ino;
@@ -181,6 +183,14 @@ check_lists_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		}
 		if (memcmp(&f, &g.failed[i], sizeof(f)) == 0)
 			continue;	/* this version already failed */
+		if (f.ino == 0) {
+			/* an editor may be between unlink and rename: say it
+			 * once and keep looking */
+			log_warnx("list \"%s\": %s is gone; still serving the "
+			    "previous version", old->name, old->path);
+			g.failed[i] = f;
+			continue;
+		}
 		int nerr;
 		struct list *l = list_load(old->name, old->path, &nerr);
 		if (!l) {
@@ -353,6 +363,15 @@ main(int argc, char **argv)
 		if (check)
 			fprintf(stderr, "rblcached: %s: configuration check failed\n",
 			    path);
+		return 1;
+	}
+	if (check && strcmp(cfg->user, "root") != 0 && !getpwnam(cfg->user)) {
+		/* checked here, not in config_load(): the account is the
+		 * machine's business, the file's syntax is the config's */
+		fprintf(stderr, "rblcached: %s: user \"%s\" does not exist: create "
+		    "it (useradd --system %s) or set user\n", path, cfg->user,
+		    cfg->user);
+		fprintf(stderr, "rblcached: %s: configuration check failed\n", path);
 		return 1;
 	}
 	if (check) {

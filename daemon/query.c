@@ -98,20 +98,17 @@ builtin_error(const struct config_upstream *u, uint32_t a)
 	return NULL;
 }
 
+enum { LOG_TIMEOUT, LOG_FAIL, LOG_ERRCODE };
+
 /* One log line per upstream and kind a minute, from any worker. */
 static void
-log_upstream(const struct config_upstream *u, const char *what)
+log_upstream(const struct config_upstream *cu, int kind, const char *what)
 {
-	static _Atomic long last[64];
-	unsigned h = 0;
-	for (const char *p = u->name; *p; p++)
-		h = h * 31 + (unsigned char)*p;
-	for (const char *p = what; *p; p++)
-		h = h * 31 + (unsigned char)*p;
+	struct config_upstream *u = (struct config_upstream *)cu;
 	long now = (long)time(NULL);
-	long prev = atomic_load(&last[h % 64]);
-	if (now - prev < 60 || !atomic_compare_exchange_strong(&last[h % 64],
-	    &prev, now))
+	long prev = atomic_load(&u->logged[kind]);
+	if ((prev && now - prev < 60) ||
+	    !atomic_compare_exchange_strong(&u->logged[kind], &prev, now))
 		return;
 	log_warnx("upstream %s: %s (logged once a minute)", u->name, what);
 }
@@ -168,13 +165,13 @@ score_upstream(const struct config *c, const struct config_zone *z,
 		if (l->state != QL_DONE) {
 			st->upstream_timeout++;
 			problem = "no answer in time";
-			log_upstream(cu, "no answer within timeout-ms: verdicts computed "
-			    "without it (fail open)");
+			log_upstream(cu, LOG_TIMEOUT, "no answer within timeout-ms: "
+			    "verdicts computed without it (fail open)");
 		} else if (l->r.status == UPS_FAIL) {
 			st->upstream_fail++;
 			problem = "lookup failed";
-			log_upstream(cu, "lookups fail (SERVFAIL or unreachable): "
-			    "verdicts computed without it (fail open)");
+			log_upstream(cu, LOG_FAIL, "lookups fail (SERVFAIL or "
+			    "unreachable): verdicts computed without it (fail open)");
 		} else if (l->r.status == UPS_ANSWER) {
 			const char *err = NULL;
 			for (int i = 0; i < l->r.na && !err; i++)
@@ -185,7 +182,7 @@ score_upstream(const struct config *c, const struct config_zone *z,
 				problem = "error code";
 				snprintf(msg, sizeof(msg), "refuses us: %s; not counted as "
 				    "listed", err);
-				log_upstream(cu, msg);
+				log_upstream(cu, LOG_ERRCODE, msg);
 				l->r.na = 0;
 			} else if (l->r.ttl && (ttl == 0 || l->r.ttl < ttl))
 				ttl = l->r.ttl;

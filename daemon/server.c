@@ -273,9 +273,9 @@ static void tcp_release(struct tcpconn *c);
 static struct pending *
 pending_get(struct worker *w)
 {
+	if (w->npending >= w->srv->max_pending)
+		return NULL;
 	if (!w->free_pending) {
-		if (w->npending_alloc >= w->srv->max_pending)
-			return NULL;
 		struct pending *slab = calloc(PENDING_SLAB, sizeof(*slab));
 		struct pending **ns = realloc(w->slabs,
 		    (size_t)(w->nslabs + 1) * sizeof(*ns));
