@@ -3,9 +3,11 @@
 
 Generates a seeded list of 1,000,000 entries (90 % single addresses,
 10 % CIDRs of /16../31, 5 % exclusions, a text on every tenth entry),
-starts BUILD/rblcached on it with one worker, and prints one line:
+starts BUILD/rblcached on it with one worker, then rbldnsd (Debian's,
+as ip4trie) on the same file, and prints one line per server:
 
-  listload entries=1000000 load_s=0.62 rss_mb=41.0 peak_rss_mb=75.3
+  listload server=rblcached entries=1000000 load_s=0.46 rss_mb=22.2 peak_rss_mb=43.6
+  listload server=rbldnsd entries=1000000 load_s=0.80 rss_mb=... peak_rss_mb=...
 """
 import os, random, re, signal, socket, subprocess, sys, tempfile, time
 
@@ -60,10 +62,43 @@ def main():
             st = open(f"/proc/{p.pid}/status").read()
             rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024
             hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024
-            print(f"listload entries={N} load_s={load} rss_mb={rss:.1f} peak_rss_mb={hwm:.1f}")
+            print(f"listload server=rblcached entries={N} load_s={load} "
+                  f"rss_mb={rss:.1f} peak_rss_mb={hwm:.1f}", flush=True)
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=10)
+        rbldnsd(d, path)
+
+
+def rbldnsd(d, path):
+    """The same file served by rbldnsd; its log says how long loading took."""
+    if not os.path.exists("/usr/sbin/rbldnsd"):
+        return
+    os.chmod(d, 0o755)
+    os.chmod(path, 0o644)
+    port = free_port()
+    log = os.path.join(d, "rbldnsd.log")
+    with open(log, "w") as lf:
+        p = subprocess.Popen(["/usr/sbin/rbldnsd", "-n", "-b", f"127.0.0.1/{port}",
+                              "-w", d, "bl.test:ip4trie:" + os.path.basename(path)],
+                             stdout=lf, stderr=lf)
+    try:
+        deadline = time.time() + 60
+        load = None
+        while time.time() < deadline and load is None:
+            time.sleep(0.1)
+            m = re.search(r"zones reloaded, time ([0-9.e]+)e/", open(log).read())
+            if m:
+                load = float(m.group(1).rstrip("e"))
+        time.sleep(0.5)
+        st = open(f"/proc/{p.pid}/status").read()
+        rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024
+        hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024
+        print(f"listload server=rbldnsd entries={N} load_s={load} "
+              f"rss_mb={rss:.1f} peak_rss_mb={hwm:.1f}", flush=True)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
 
 if __name__ == "__main__":
     main()

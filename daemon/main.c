@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -388,6 +389,14 @@ main(int argc, char **argv)
 	g.cfg = cfg;
 	reset_failed(cfg->nlists);
 	signal(SIGPIPE, SIG_IGN);
+	/* upstream sockets (4096), TCP clients and lists: lift the soft limit */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+	    rl.rlim_cur < 16384) {
+		rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit RLIMIT_NOFILE");
+	}
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop)
 		fatalx("cannot start the event loop");

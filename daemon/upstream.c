@@ -18,6 +18,8 @@
 #include "log.h"
 
 #define LOOKUP_BUCKETS	4096
+#define UPSTREAM_PORTS	"4096"
+#define UPSTREAM_QUERIES	"4096"
 
 struct request {
 	struct request *next;
@@ -81,6 +83,13 @@ upstream_new(const struct config *cfg)
 		fatalx("%s: ub_ctx_create failed", __func__);
 	/* libunbound resolves in its own thread; results reach us on ub_fd */
 	if ((r = ub_ctx_async(u->ctx, 1)) != 0)
+		goto fail;
+	/* libunbound's library defaults allow 16 queries in flight; a DNSBL
+	 * front end has hundreds (an unbound-config file may still lower
+	 * these).  main raises RLIMIT_NOFILE to match. */
+	if ((r = ub_ctx_set_option(u->ctx, "outgoing-range:", UPSTREAM_PORTS)) != 0 ||
+	    (r = ub_ctx_set_option(u->ctx, "num-queries-per-thread:",
+	    UPSTREAM_QUERIES)) != 0)
 		goto fail;
 	if (cfg->resolver.unbound_config &&
 	    (r = ub_ctx_config(u->ctx, cfg->resolver.unbound_config)) != 0) {
