@@ -30,13 +30,14 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 QUIET_CC = @printf '    CC %s\n' $@;
 QUIET_LD = @printf '    LD %s\n' $@;
 
-.PHONY: all deps test unit system asan run bench clean help
+.PHONY: all deps test unit system asan asan-suites run bench clean help
 all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN)
 
 help:
 	@echo "make            build build/rblcached, build/rblctl and the unit tests"
 	@echo "make deps       install the Debian packages the project needs (idempotent)"
-	@echo "make test       deps + build + unit tests (cmocka) + system tests (pytest)"
+	@echo "make test       deps + build + unit tests (cmocka) + system tests (pytest),"
+	@echo "                then the same suites under ASan+UBSan"
 	@echo "make asan       the same suites built with AddressSanitizer+UBSan"
 	@echo "make run        deps + build + run the daemon on conf/rblcache.conf"
 	@echo "make bench      hot-path and load benchmarks"
@@ -65,11 +66,17 @@ unit: $(UNIT_BIN)
 system: $(BUILD)/rblcached $(BUILD)/rblctl
 	@RBLCACHE_BUILD=$(BUILD) sh tests/run-system.sh
 
+# The suites run twice: as built, then under AddressSanitizer+UBSan.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit system
+	@$(MAKE) --no-print-directory asan-suites
 
 asan: deps
+	@$(MAKE) --no-print-directory asan-suites
+
+asan-suites:
+	@echo "== the same suites under AddressSanitizer+UBSan (build-asan/)"
 	@$(MAKE) --no-print-directory BUILD=build-asan OPTIMIZATION=-O1 \
 		SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		all unit system
