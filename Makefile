@@ -30,6 +30,9 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 QUIET_CC = @printf '    CC %s\n' $@;
 QUIET_LD = @printf '    LD %s\n' $@;
 
+# keep the unit tests' objects (make would delete them as intermediates)
+.SECONDARY:
+
 .PHONY: all deps test unit system asan asan-suites run bench clean help
 all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN)
 
