@@ -26,6 +26,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 QUIET_CC = @printf '    CC %s\n' $@;
 QUIET_LD = @printf '    LD %s\n' $@;
@@ -34,7 +35,7 @@ QUIET_LD = @printf '    LD %s\n' $@;
 .SECONDARY:
 
 .PHONY: all deps test unit system asan asan-suites run bench clean help
-all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN)
+all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN) $(BENCH_BIN)
 
 help:
 	@echo "make            build build/rblcached, build/rblctl and the unit tests"
@@ -59,6 +60,16 @@ $(BUILD)/rblctl: $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o) $(COMMON_OBJ)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# Benchmark tools: hotpath links the daemon's objects minus main; the
+# others (load generator, do-nothing responder) stand alone.
+$(BUILD)/bench/hotpath: $(BUILD)/obj/bench/hotpath.o $(DAEMON_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm -lpthread
 
 deps:
 	@sh tests/deps.sh
@@ -88,7 +99,8 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/rblcached -f -c conf/rblcache.conf
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)
 
 clean:
