@@ -27,6 +27,8 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
 
 QUIET_CC = @printf '    CC %s\n' $@;
 QUIET_LD = @printf '    LD %s\n' $@;
@@ -34,8 +36,8 @@ QUIET_LD = @printf '    LD %s\n' $@;
 # keep the unit tests' objects (make would delete them as intermediates)
 .SECONDARY:
 
-.PHONY: all deps test unit system asan asan-suites run bench clean help
-all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN) $(BENCH_BIN)
+.PHONY: all deps test unit system asan asan-suites run bench fuzz clean help
+all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 
 help:
 	@echo "make            build build/rblcached, build/rblctl and the unit tests"
@@ -45,6 +47,7 @@ help:
 	@echo "make asan       the same suites built with AddressSanitizer+UBSan"
 	@echo "make run        deps + build + run the daemon on conf/rblcache.conf"
 	@echo "make bench      hot-path and load benchmarks"
+	@echo "make fuzz       libFuzzer on every harness, FUZZ_TIME seconds each"
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -71,11 +74,31 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm -lpthread
 
+# Fuzz harnesses: replay_NAME runs tests/fuzz/corpus/NAME without
+# libFuzzer (part of make test); `make fuzz` runs libFuzzer (clang).
+$(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(DAEMON_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+FUZZ_TIME ?= 60
+fuzz: deps
+	@mkdir -p build-fuzz
+	@for h in $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%); do \
+		clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+			-Icommon -Idaemon tests/fuzz/fuzz_$$h.c $(DAEMON_SRC) $(COMMON_SRC) \
+			-o build-fuzz/fuzz_$$h $(LIBS) || exit 1; \
+		mkdir -p build-fuzz/corpus_$$h; \
+		build-fuzz/fuzz_$$h -max_total_time=$(FUZZ_TIME) -max_len=1024 \
+			build-fuzz/corpus_$$h tests/fuzz/corpus/$$h || exit 1; \
+	done
+
 deps:
 	@sh tests/deps.sh
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(REPLAY_BIN)
 	@sh tests/run-unit.sh $(BUILD)
+	@for h in $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%); do \
+		$(BUILD)/fuzz/replay_$$h tests/fuzz/corpus/$$h || exit 1; done
 
 system: $(BUILD)/rblcached $(BUILD)/rblctl
 	@RBLCACHE_BUILD=$(BUILD) sh tests/run-system.sh
@@ -104,6 +127,6 @@ bench: deps
 	@sh bench/run.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
