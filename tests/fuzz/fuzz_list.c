@@ -14,14 +14,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *err;
 	memcpy(buf, data, size);
 	buf[size] = '\0';
-	char *line = buf, *nl;
-	do {
+	for (char *line = buf, *nl; line; line = nl) {
 		nl = strchr(line, '\n');
 		if (nl)
-			*nl = '\0';
+			*nl++ = '\0';
 		list_parser_line(p, line, &err);
-		line = nl + 1;
-	} while (nl);
+	}
 	free(buf);
 	struct list *l = list_parser_finish(p, "f", "f.list");
 	if (!l)
