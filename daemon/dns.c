@@ -51,6 +51,25 @@ skip_name(const uint8_t *pkt, size_t len, size_t off)
 	return 0;
 }
 
+/* ASCII A-Z to a-z, eight bytes at a time (SWAR): a byte is upper case
+ * when it is ASCII, >= 'A' and not > 'Z'.  buf must have room up to the
+ * next multiple of 8 past len; the bytes there are rewritten as well. */
+static void
+lower_case(uint8_t *buf, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t x;
+		memcpy(&x, buf + i, 8);
+		uint64_t low7 = x & ~high;
+		uint64_t ge_a = low7 + (0x80 - 'A') * ones;
+		uint64_t gt_z = low7 + (0x7f - 'Z') * ones;
+		uint64_t upper = (ge_a ^ gt_z) & ~x & high;
+		x |= upper >> 2;
+		memcpy(buf + i, &x, 8);
+	}
+}
+
 int
 dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 {
@@ -73,25 +92,25 @@ dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 	if (qd != 1)
 		return DNS_R_FORMERR;
 
-	/* the question: uncompressed, at most 255 bytes */
-	size_t off = DNS_HDRLEN, n = 0;
+	/* the question: uncompressed, at most 255 bytes.  Walk the label
+	 * lengths first, then copy the name whole and lower-case it; length
+	 * bytes are below 64 and so never touched by the case fold. */
+	size_t off = DNS_HDRLEN, n;
 	for (;;) {
 		if (off >= len)
 			return DNS_R_FORMERR;
 		uint8_t l = pkt[off];
 		if (l & 0xc0)
 			return DNS_R_FORMERR;
-		if (n + 1 + l > DNS_MAXNAME || off + 1 + l > len)
+		if (off + 1 + l - DNS_HDRLEN > DNS_MAXNAME || off + 1 + l > len)
 			return DNS_R_FORMERR;
-		q->qname[n++] = l;
-		off++;
-		for (uint8_t i = 0; i < l; i++) {
-			uint8_t c = pkt[off++];
-			q->qname[n++] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-		}
+		off += 1 + (size_t)l;
 		if (l == 0)
 			break;
 	}
+	n = off - DNS_HDRLEN;
+	memcpy(q->qname, pkt + DNS_HDRLEN, n);
+	lower_case(q->qname, n);
 	if (off + 4 > len)
 		return DNS_R_FORMERR;
 	q->qname_len = n;

@@ -316,7 +316,8 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	struct verdict v;
 	struct policy_answer ans[POLICY_MAX_SOURCES];
 	policy_eval(z->src, z->nsrc, z->threshold, s->lists, &ip, &v);
-	memset(ans, 0, sizeof(ans));
+	if (z->nupstream > 0)
+		memset(ans, 0, sizeof(ans));
 	uint32_t upttl = 0;
 	char why[QUERY_EXPLAIN_MAX];
 	size_t whylen = 0;

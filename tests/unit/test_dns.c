@@ -65,6 +65,43 @@ test_parse_normal_query(void **state)
 	assert_int_equal(q.len, p.n);
 }
 
+/* Case folding touches A-Z only: not '@', '[', '`', '{', nor bytes with
+ * the high bit set, whichever of the eight positions of a word they sit in. */
+static void
+test_parse_lower_cases_ascii_only(void **state)
+{
+	(void)state;
+	static const uint8_t label[] = { 'A', 'Z', '@', '[', '`', '{', 0xc1, 0xda,
+	    'a', 'z', 'M', 0x80, 0xff, 'Q', '0', '_', 'B' };
+	uint8_t want[sizeof(label)];
+	for (size_t i = 0; i < sizeof(label); i++)
+		want[i] = label[i] >= 'A' && label[i] <= 'Z' ?
+		    (uint8_t)(label[i] + 32) : label[i];
+	for (size_t shift = 0; shift < 8; shift++) {
+		struct pkt p;
+		struct dns_query q;
+		pkt_header(&p, 1, 0, 1, 0, 0, 0);
+		/* a first label of 'shift' bytes moves the test label around */
+		if (shift) {
+			p.b[p.n++] = (uint8_t)shift;
+			memset(p.b + p.n, 'X', shift);
+			p.n += shift;
+		}
+		p.b[p.n++] = sizeof(label);
+		memcpy(p.b + p.n, label, sizeof(label));
+		p.n += sizeof(label);
+		p.b[p.n++] = 0;
+		p.b[p.n++] = 0; p.b[p.n++] = DNS_T_A;
+		p.b[p.n++] = 0; p.b[p.n++] = DNS_C_IN;
+		assert_int_equal(parse(&p, &q), DNS_PARSE_OK);
+		size_t at = shift ? 1 + shift : 0;
+		for (size_t i = 0; i < shift; i++)
+			assert_int_equal(q.qname[1 + i], 'x');
+		assert_int_equal(q.qname[at], sizeof(label));
+		assert_memory_equal(q.qname + at + 1, want, sizeof(label));
+	}
+}
+
 static void
 test_parse_trailing_bytes_ignored(void **state)
 {
@@ -819,6 +856,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_normal_query),
+		cmocka_unit_test(test_parse_lower_cases_ascii_only),
 		cmocka_unit_test(test_parse_trailing_bytes_ignored),
 		cmocka_unit_test(test_parse_runt_dropped),
 		cmocka_unit_test(test_parse_response_dropped),
