@@ -1,5 +1,15 @@
 #!/bin/sh
-# run.sh BUILD -- benchmarks; today: load time and memory of a 1M-entry list.
+# run.sh BUILD -- every benchmark, each printing parsable result lines.
+# Bounded: about 10 minutes in all on a 2-core machine.  Figures go to
+# bench/RESULTS.md by hand, with the machine and the command.
 set -e
 BUILD=${1:-build}
-exec /usr/bin/python3 bench/listload.py "$BUILD"
+PY=/usr/bin/python3
+echo "== hot path (in process)"
+sh bench/hotpath.sh "$BUILD"
+echo "== 1M-entry list: load time and memory, rblcached and rbldnsd"
+$PY bench/listload.py "$BUILD"
+echo "== side by side: rblcached, rbldnsd, Unbound, do-nothing responders"
+$PY bench/compare --quick "$BUILD"
+echo "== upstream miss latency, 20 ms upstream, 1 and 5 sources"
+$PY bench/upstream_latency.py "$BUILD"
