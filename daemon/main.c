@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns.h"
 #include "iptrie.h"
 #include "lists.h"
 #include "log.h"
@@ -287,6 +288,42 @@ sighup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	log_info("configuration reloaded");
 }
 
+/* SIGUSR1: the counters in one log line, until rblctl stats exists. */
+static void
+stats_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	struct query_stats st;
+	uint64_t sent, coalesced;
+	(void)loop;
+	(void)sig;
+	(void)revents;
+	server_stats(g.srv, &st);
+	upstream_counters(g.up, &sent, &coalesced);
+	log_info("stats: queries=%llu answered=%llu dropped=%llu listed=%llu "
+	    "notlisted=%llu noerror=%llu nxdomain=%llu formerr=%llu refused=%llu "
+	    "notimp=%llu badvers=%llu truncated=%llu refused_acl=%llu "
+	    "upstream_asked=%llu short_circuit=%llu upstream_queries=%llu "
+	    "upstream_coalesced=%llu upstream_timeout=%llu upstream_fail=%llu "
+	    "upstream_errcode=%llu pending_full=%llu",
+	    (unsigned long long)st.queries, (unsigned long long)st.answered,
+	    (unsigned long long)st.dropped, (unsigned long long)st.listed,
+	    (unsigned long long)st.notlisted,
+	    (unsigned long long)st.rcode[DNS_R_NOERROR],
+	    (unsigned long long)st.rcode[DNS_R_NXDOMAIN],
+	    (unsigned long long)st.rcode[DNS_R_FORMERR],
+	    (unsigned long long)st.rcode[DNS_R_REFUSED],
+	    (unsigned long long)st.rcode[DNS_R_NOTIMP],
+	    (unsigned long long)st.badvers, (unsigned long long)st.truncated,
+	    (unsigned long long)st.refused_acl,
+	    (unsigned long long)st.upstream_asked,
+	    (unsigned long long)st.short_circuit, (unsigned long long)sent,
+	    (unsigned long long)coalesced,
+	    (unsigned long long)st.upstream_timeout,
+	    (unsigned long long)st.upstream_fail,
+	    (unsigned long long)st.upstream_errcode,
+	    (unsigned long long)st.pending_full);
+}
+
 static void
 stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
@@ -406,13 +443,16 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	ev_signal hup, term, intr;
+	sigaddset(&set, SIGUSR1);
+	ev_signal hup, term, intr, usr1;
 	ev_signal_init(&hup, sighup_cb, SIGHUP);
 	ev_signal_init(&term, stop_cb, SIGTERM);
 	ev_signal_init(&intr, stop_cb, SIGINT);
 	ev_signal_start(loop, &hup);
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
+	ev_signal_init(&usr1, stats_cb, SIGUSR1);
+	ev_signal_start(loop, &usr1);
 
 	if (!(g.srv = server_new(cfg)))
 		return 1;

@@ -60,3 +60,17 @@ def test_ipv4_only_listen(rbl):
     rbl.listen = ["127.0.0.1:%d" % rbl.port]
     rbl.lists(block="192.0.2.1\n")
     assert rbl.query(rev("192.0.2.1"), "A").rcode() == NOERROR
+
+
+def test_sigusr1_logs_the_counters(rbl):
+    rbl.lists(block="192.0.2.1\n")
+    assert rbl.query(rev("192.0.2.1"), "A").rcode() == NOERROR
+    rbl.query(rev("192.0.2.2"), "A")
+    rbl.proc.send_signal(signal.SIGUSR1)
+    import time
+    deadline = time.monotonic() + 5
+    while "stats:" not in rbl.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = [l for l in rbl.log().splitlines() if "stats:" in l][0]
+    assert "listed=1 " in line and "notlisted=1 " in line, line
+    assert "queries=" in line and "upstream_timeout=0" in line, line
