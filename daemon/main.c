@@ -355,6 +355,15 @@ drop_privileges(const char *user)
 	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
 }
 
+/* Exit status 1; under -t the verdict line that ends the errors. */
+static int
+startup_failed(int check, const char *path)
+{
+	if (check)
+		fprintf(stderr, "rblcached: %s: configuration check failed\n", path);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -381,27 +390,18 @@ main(int argc, char **argv)
 
 	struct config *cfg = config_load(path);
 	if (!cfg) {
-		if (check)
-			fprintf(stderr, "rblcached: %s: configuration check failed\n",
-			    path);
-		return 1;
+		return startup_failed(check, path);
 	}
 	cfg->refs = 1;
 	struct list **lists = load_lists(cfg);
 	if (!lists) {
-		if (check)
-			fprintf(stderr, "rblcached: %s: configuration check failed\n",
-			    path);
-		return 1;
+		return startup_failed(check, path);
 	}
 	/* libunbound checks the resolver settings (and the unbound-config
 	 * file) when the context is made */
 	struct upstream *up = upstream_new(cfg);
 	if (!up) {
-		if (check)
-			fprintf(stderr, "rblcached: %s: configuration check failed\n",
-			    path);
-		return 1;
+		return startup_failed(check, path);
 	}
 	if (check && strcmp(cfg->user, "root") != 0 && !getpwnam(cfg->user)) {
 		/* checked here, not in config_load(): the account is the
@@ -409,8 +409,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "rblcached: %s: user \"%s\" does not exist: create "
 		    "it (useradd --system %s) or set user\n", path, cfg->user,
 		    cfg->user);
-		fprintf(stderr, "rblcached: %s: configuration check failed\n", path);
-		return 1;
+		return startup_failed(check, path);
 	}
 	if (check) {
 		upstream_free(up);
