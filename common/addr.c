@@ -215,11 +215,50 @@ addr_from_sockaddr(const struct sockaddr *sa, struct ipaddr *out)
 	}
 }
 
+/* RFC 5952 for IPv6, as rbldnsd and Python's ipaddress print it: the
+ * longest run of two or more zero groups (the first of equal runs)
+ * compressed, and never an embedded dotted quad (glibc writes ::1.2.3.4
+ * for ::102:304, which a TXT answer must not differ on). */
+static void
+ntop6(const uint8_t *a, char *out, size_t size)
+{
+	unsigned g[8];
+	int best = -1, bestlen = 1;
+	for (int i = 0; i < 8; i++)
+		g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	for (int i = 0; i < 8; ) {
+		int j = i;
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > bestlen) {
+			best = i;
+			bestlen = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	size_t n = 0;
+	for (int i = 0; i < 8 && n + 6 < size; i++) {
+		if (i == best) {
+			out[n++] = ':';
+			if (i == 0)
+				out[n++] = ':';
+			i += bestlen - 1;
+			continue;
+		}
+		n += (size_t)snprintf(out + n, size - n, "%x%s", g[i],
+		    i < 7 ? ":" : "");
+	}
+	out[n < size ? n : size - 1] = '\0';
+}
+
 const char *
 addr_ntop(const struct ipaddr *ip, char *buf, size_t size)
 {
-	if (!inet_ntop(ip->family, ip->a, buf, (socklen_t)size))
-		snprintf(buf, size, "?");
+	if (ip->family == AF_INET)
+		snprintf(buf, size, "%u.%u.%u.%u", ip->a[0], ip->a[1], ip->a[2],
+		    ip->a[3]);
+	else
+		ntop6(ip->a, buf, size);
 	return buf;
 }
 

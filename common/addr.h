@@ -46,7 +46,8 @@ void addr_from_sockaddr(const struct sockaddr *sa, struct ipaddr *out);
 /* If ip is ::ffff:a.b.c.d, rewrites it as IPv4 and returns 1; else 0. */
 int addr_unmap_v4(struct ipaddr *ip);
 
-/* Writes the text form (inet_ntop) into buf, NUL-terminated. */
+/* Writes the text form into buf (at least INET6_ADDRSTRLEN bytes),
+ * NUL-terminated: dotted quad, or RFC 5952 without an embedded quad. */
 const char *addr_ntop(const struct ipaddr *ip, char *buf, size_t size);
 
 /* Formats a sockaddr as "1.2.3.4:53" or "[::1]:53". */

@@ -142,31 +142,17 @@ parse_ip4_octets(const char *s, uint32_t *a, const char **end)
 static int
 parse_a(const char *s, uint32_t *a, const char **end)
 {
-	unsigned part[4];
-	int n = 0;
-	for (;;) {
-		unsigned v = 0;
-		int digits = 0;
-		while (*s >= '0' && *s <= '9') {
-			v = v * 10 + (unsigned)(*s++ - '0');
-			if (++digits > 3 || v > 255)
-				return -1;
-		}
-		if (!digits)
-			return -1;
-		part[n++] = v;
-		if (*s != '.' || n == 4)
-			break;
-		s++;
-	}
+	uint32_t v;
+	int n = parse_ip4_octets(s, &v, end);
 	switch (n) {
-	case 1: *a = 0x7f000000u | part[0]; break;
-	case 2: *a = part[0] << 24 | part[1]; break;
-	case 3: *a = part[0] << 24 | part[1] << 16 | part[2]; break;
-	default: *a = part[0] << 24 | part[1] << 16 | part[2] << 8 | part[3];
+	case 1: *a = 0x7f000000u | v >> 24; break;
+	case 2: *a = (v & 0xff000000u) | (v >> 16 & 0xff); break;
+	case 3: *a = (v & 0xffff0000u) | (v >> 8 & 0xff); break;
+	case 4: *a = v; break;
+	default: return -1;
 	}
-	*end = s;
-	return *a == 0 || (n == 1 && part[0] == 0) ? -1 : 0;
+	/* ":0" (127.0.0.0) and 0.0.0.0 are not answers */
+	return *a == 0 || (n == 1 && v == 0) ? -1 : 0;
 }
 
 /* ":A:TXT" / ":A:" / ":A" / "TXT" after an address, rbldnsd's rules:
@@ -586,51 +572,6 @@ list_txt(const struct list *l, uint32_t entry)
 	return off == LIST_NOTXT ? NULL : l->pool + off;
 }
 
-/* RFC 5952 text form of an IPv6 address (as rbldnsd and Python's
- * ipaddress print it: no embedded dotted quad, the longest run of two
- * or more zero groups, the first of equal runs, compressed). */
-static size_t
-format_ip6(const uint8_t *a, char *out, size_t size)
-{
-	unsigned g[8];
-	int best = -1, bestlen = 1;
-	for (int i = 0; i < 8; i++)
-		g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
-	for (int i = 0; i < 8; ) {
-		int j = i;
-		while (j < 8 && g[j] == 0)
-			j++;
-		if (j - i > bestlen) {
-			best = i;
-			bestlen = j - i;
-		}
-		i = j > i ? j : i + 1;
-	}
-	size_t n = 0;
-	for (int i = 0; i < 8 && n + 6 < size; i++) {
-		if (i == best) {
-			out[n++] = ':';
-			if (i == 0)
-				out[n++] = ':';
-			i += bestlen - 1;
-			continue;
-		}
-		n += (size_t)snprintf(out + n, size - n, "%x%s", g[i],
-		    i < 7 ? ":" : "");
-	}
-	out[n] = '\0';
-	return n;
-}
-
-static size_t
-format_ip(const struct ipaddr *ip, char *out, size_t size)
-{
-	if (ip->family == AF_INET)
-		return (size_t)snprintf(out, size, "%u.%u.%u.%u", ip->a[0], ip->a[1],
-		    ip->a[2], ip->a[3]);
-	return format_ip6(ip->a, out, size);
-}
-
 /* Appends src[0..len) to out, keeping room for the NUL. */
 static void
 append(char *out, size_t size, size_t *n, const char *src, size_t len)
@@ -675,7 +616,7 @@ expand(const struct list *l, const char *tmpl, const struct ipaddr *ip,
 			tmpl++;
 		} else {
 			if (!iplen)
-				iplen = format_ip(ip, ipbuf, sizeof(ipbuf));
+				iplen = strlen(addr_ntop(ip, ipbuf, sizeof(ipbuf)));
 			append(out, size, &n, ipbuf, iplen);
 		}
 	}
