@@ -183,31 +183,28 @@ server_new(const struct config *cfg)
 		srv->udp_fd[i] = srv->tcp_fd[i] = -1;
 	for (int i = 0; i < srv->nlisten; i++)
 		if (!address_free(&cfg->listen[i], SOCK_DGRAM) ||
-		    !address_free(&cfg->listen[i], SOCK_STREAM)) {
-			free(srv->udp_fd);
-			free(srv->tcp_fd);
-			free(srv);
-			return NULL;
-		}
+		    !address_free(&cfg->listen[i], SOCK_STREAM))
+			goto fail;
 	for (int w = 0; w < srv->nworkers; w++)
 		for (int i = 0; i < srv->nlisten; i++) {
 			size_t k = (size_t)w * (size_t)srv->nlisten + (size_t)i;
 			srv->udp_fd[k] = open_socket(&cfg->listen[i], SOCK_DGRAM);
 			srv->tcp_fd[k] = open_socket(&cfg->listen[i], SOCK_STREAM);
-			if (srv->udp_fd[k] < 0 || srv->tcp_fd[k] < 0) {
-				for (size_t j = 0; j <= k; j++) {
-					if (srv->udp_fd[j] >= 0)
-						close(srv->udp_fd[j]);
-					if (srv->tcp_fd[j] >= 0)
-						close(srv->tcp_fd[j]);
-				}
-				free(srv->udp_fd);
-				free(srv->tcp_fd);
-				free(srv);
-				return NULL;
-			}
+			if (srv->udp_fd[k] < 0 || srv->tcp_fd[k] < 0)
+				goto fail;
 		}
 	return srv;
+fail:
+	for (size_t i = 0; i < n; i++) {
+		if (srv->udp_fd[i] >= 0)
+			close(srv->udp_fd[i]);
+		if (srv->tcp_fd[i] >= 0)
+			close(srv->tcp_fd[i]);
+	}
+	free(srv->udp_fd);
+	free(srv->tcp_fd);
+	free(srv);
+	return NULL;
 }
 
 void
@@ -414,11 +411,13 @@ answer_or_wait(struct worker *w, struct snapshot *s, const uint8_t *pkt,
 
 	struct pending *p = len <= sizeof(p->pkt) ? pending_get(w) : NULL;
 	if (!p) {
-		/* too many waiting: answer from local data (fail open) */
+		/* too many waiting: answer from local data now (fail open), as
+		 * the second phase of the query already counted */
 		w->stats.pending_full++;
-		w->stats.queries--;
+		up->phase = QUERY_ANSWER;
+		up->n = 0;
 		return query_answer(s, pkt, len, client, conn == NULL, out,
-		    &w->stats, NULL);
+		    &w->stats, up);
 	}
 	p->snap = s;
 	atomic_fetch_add(&s->pending, 1);
