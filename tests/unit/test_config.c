@@ -21,32 +21,9 @@
 
 #include "config.h"
 
+#include "testutil.h"
+
 /* ---- helpers ---- */
-
-struct capture { int saved, fd; };
-
-static void
-capture_begin(struct capture *c)
-{
-	char path[] = "/tmp/rblcache-log-XXXXXX";
-	fflush(stderr);
-	c->fd = mkstemp(path);
-	assert_true(c->fd >= 0);
-	unlink(path);
-	c->saved = dup(STDERR_FILENO);
-	dup2(c->fd, STDERR_FILENO);
-}
-
-static void
-capture_end(struct capture *c, char *out, size_t size)
-{
-	fflush(stderr);
-	dup2(c->saved, STDERR_FILENO);
-	close(c->saved);
-	ssize_t n = pread(c->fd, out, size - 1, 0);
-	out[n > 0 ? n : 0] = '\0';
-	close(c->fd);
-}
 
 static char logbuf[8192];
 static char cfgpath[64];
@@ -57,12 +34,7 @@ static struct config *
 load(const char *text)
 {
 	struct capture c;
-	strcpy(cfgpath, "/tmp/rblcache-conf-XXXXXX");
-	int fd = mkstemp(cfgpath);
-	assert_true(fd >= 0);
-	size_t len = strlen(text);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
+	write_tmp(cfgpath, text);
 	capture_begin(&c);
 	struct config *cfg = config_load(cfgpath);
 	capture_end(&c, logbuf, sizeof(logbuf));

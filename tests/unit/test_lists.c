@@ -19,36 +19,9 @@
 
 #include "lists.h"
 
+#include "testutil.h"
+
 /* ---- helpers ---- */
-
-static struct ipaddr
-ip(const char *s)
-{
-	struct ipaddr a;
-	if (addr_parse_ip(s, &a) < 0)
-		fail_msg("bad address in test: %s", s);
-	return a;
-}
-
-/* Parses lines (NULL-terminated) into a list; every line must parse. */
-static struct list *
-parse_lines(const char *const *lines)
-{
-	struct list_parser *p = list_parser_new();
-	assert_non_null(p);
-	for (int i = 0; lines[i]; i++) {
-		char buf[1024];
-		const char *err = NULL;
-		snprintf(buf, sizeof(buf), "%s", lines[i]);
-		if (list_parser_line(p, buf, &err) < 0)
-			fail_msg("line \"%s\" rejected: %s", lines[i], err);
-	}
-	struct list *l = list_parser_finish(p, "test", NULL);
-	assert_non_null(l);
-	return l;
-}
-
-#define LIST(...) parse_lines((const char *const[]){ __VA_ARGS__, NULL })
 
 /* The error for one line in a fresh parser, or NULL when it is accepted. */
 static const char *
@@ -128,44 +101,6 @@ expand(const char *tmpl, const char *addr, char *buf, size_t size)
 	struct ipaddr a = ip(addr);
 	list_txt_expand(tmpl, &a, buf, size);
 	return buf;
-}
-
-/* Writes content to a new temp file; path must hold 32 bytes. */
-static void
-write_tmp(char *path, const char *content)
-{
-	strcpy(path, "/tmp/rblcache-list-XXXXXX");
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	size_t len = strlen(content);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	close(fd);
-}
-
-/* stderr into a temp file while the log of a load is checked */
-struct capture { int saved, fd; };
-
-static void
-capture_begin(struct capture *c)
-{
-	char path[] = "/tmp/rblcache-log-XXXXXX";
-	fflush(stderr);
-	c->fd = mkstemp(path);
-	assert_true(c->fd >= 0);
-	unlink(path);
-	c->saved = dup(STDERR_FILENO);
-	dup2(c->fd, STDERR_FILENO);
-}
-
-static void
-capture_end(struct capture *c, char *out, size_t size)
-{
-	fflush(stderr);
-	dup2(c->saved, STDERR_FILENO);
-	close(c->saved);
-	ssize_t n = pread(c->fd, out, size - 1, 0);
-	out[n > 0 ? n : 0] = '\0';
-	close(c->fd);
 }
 
 /* Loads content from a temp file; log gets what was logged. */

@@ -17,16 +17,9 @@
 #include "lists.h"
 #include "policy.h"
 
-/* ---- helpers ---- */
+#include "testutil.h"
 
-static struct ipaddr
-ip(const char *s)
-{
-	struct ipaddr a;
-	if (addr_parse_ip(s, &a) < 0)
-		fail_msg("bad address in test: %s", s);
-	return a;
-}
+/* ---- helpers ---- */
 
 static uint32_t
 a4(const char *s)
@@ -35,25 +28,6 @@ a4(const char *s)
 	return (uint32_t)a.a[0] << 24 | (uint32_t)a.a[1] << 16 |
 	    (uint32_t)a.a[2] << 8 | a.a[3];
 }
-
-static struct list *
-parse_lines(const char *const *lines)
-{
-	struct list_parser *p = list_parser_new();
-	assert_non_null(p);
-	for (int i = 0; lines[i]; i++) {
-		char buf[512];
-		const char *err = NULL;
-		snprintf(buf, sizeof(buf), "%s", lines[i]);
-		if (list_parser_line(p, buf, &err) < 0)
-			fail_msg("line \"%s\" rejected: %s", lines[i], err);
-	}
-	struct list *l = list_parser_finish(p, "test", NULL);
-	assert_non_null(l);
-	return l;
-}
-
-#define LIST(...) parse_lines((const char *const[]){ __VA_ARGS__, NULL })
 
 static void
 source(const char *text, struct policy_source *src)

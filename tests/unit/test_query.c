@@ -32,6 +32,7 @@
 #include "query.h"
 
 #include "dnsmsg.h"
+#include "testutil.h"
 
 #define SERIAL		2024010101u
 #define NFILES		7
@@ -46,17 +47,6 @@ struct fixture {
 };
 
 /* ---- fixture ---- */
-
-static void
-write_tmp(char *path, const char *content)
-{
-	strcpy(path, "/tmp/rblcache-q-XXXXXX");
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	size_t len = strlen(content);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	close(fd);
-}
 
 static void
 big_list(char *path, char fill)
@@ -146,15 +136,6 @@ teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-static struct ipaddr
-ip(const char *s)
-{
-	struct ipaddr a;
-	if (addr_parse_ip(s, &a) < 0)
-		fail_msg("bad address in test: %s", s);
-	return a;
-}
 
 /* Sends p from client over UDP (udp = 1) or TCP; returns the length and,
  * when there is an answer, parses it into f->m. */
