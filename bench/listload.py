@@ -13,6 +13,23 @@ import os, random, re, signal, socket, subprocess, sys, tempfile, time
 
 N = 1_000_000
 
+def report(server, p, log, deadline, pattern):
+    """Waits (until deadline) for the load time the server logs, then
+    prints its line with RSS and peak RSS from /proc."""
+    load = None
+    while time.time() < deadline and load is None:
+        time.sleep(0.1)
+        m = re.search(pattern, open(log).read())
+        if m:
+            load = float(m.group(1))
+    time.sleep(0.5)
+    st = open(f"/proc/{p.pid}/status").read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024
+    print(f"listload server={server} entries={N} load_s={load} "
+          f"rss_mb={rss:.1f} peak_rss_mb={hwm:.1f}", flush=True)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -52,18 +69,8 @@ def main():
                                  stderr=lf)
         try:
             deadline = time.time() + 30
-            load = None
-            while time.time() < deadline and load is None:
-                time.sleep(0.1)
-                m = re.search(r"prefixes from .* in ([0-9.]+) s", open(log).read())
-                if m:
-                    load = float(m.group(1))
-            time.sleep(0.5)
-            st = open(f"/proc/{p.pid}/status").read()
-            rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024
-            hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024
-            print(f"listload server=rblcached entries={N} load_s={load} "
-                  f"rss_mb={rss:.1f} peak_rss_mb={hwm:.1f}", flush=True)
+            report("rblcached", p, log, deadline,
+                   r"prefixes from .* in ([0-9.]+) s")
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=10)
@@ -84,18 +91,8 @@ def rbldnsd(d, path):
                              stdout=lf, stderr=lf)
     try:
         deadline = time.time() + 60
-        load = None
-        while time.time() < deadline and load is None:
-            time.sleep(0.1)
-            m = re.search(r"zones reloaded, time ([0-9.e]+)e/", open(log).read())
-            if m:
-                load = float(m.group(1).rstrip("e"))
-        time.sleep(0.5)
-        st = open(f"/proc/{p.pid}/status").read()
-        rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024
-        hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024
-        print(f"listload server=rbldnsd entries={N} load_s={load} "
-              f"rss_mb={rss:.1f} peak_rss_mb={hwm:.1f}", flush=True)
+        report("rbldnsd", p, log, deadline,
+               r"zones reloaded, time ([0-9.]+)e/")
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
