@@ -10,7 +10,7 @@ DEPS_CFLAGS := $(shell pkg-config --cflags libunbound libconfuse hiredis 2>/dev/
 # libevent calls inside libunbound and corrupt its event base.  From the
 # archive, with --exclude-libs, none of its names are exported, so
 # libunbound binds to the real libevent.
-LIBS    := $(shell pkg-config --libs libconfuse libunbound 2>/dev/null) -Wl,-Bstatic -lev -Wl,-Bdynamic -Wl,--exclude-libs,libev.a -lm -lpthread
+LIBS    := $(shell pkg-config --libs libconfuse libunbound hiredis 2>/dev/null) -Wl,-Bstatic -lev -Wl,-Bdynamic -Wl,--exclude-libs,libev.a -lm -lpthread
 SANFLAGS :=
 
 # `make asan` rebuilds everything into build-asan/ with ASan+UBSan.

@@ -478,6 +478,9 @@ config_load(const char *path)
 		c->redis.address = xstrdup(cfg_getstr(sec, "address"));
 		c->redis.prefix = xstrdup(cfg_getstr(sec, "prefix"));
 		c->redis.timeout_ms = (int)cfg_getint(sec, "timeout-ms");
+		if (cfg_getstr(sec, "password"))
+			c->redis.password = xstrdup(cfg_getstr(sec, "password"));
+		c->redis.db = (int)cfg_getint(sec, "db");
 	}
 	sec = cfg_getsec(cfg, "resolver");
 	c->resolver.nforward = (int)cfg_size(sec, "forward");
@@ -707,6 +710,7 @@ config_free(struct config *c)
 	free(c->resolver.unbound_config);
 	free(c->redis.address);
 	free(c->redis.prefix);
+	free(c->redis.password);
 	free(c->user);
 	free(c->state_dir);
 	free(c->control);

@@ -31,6 +31,7 @@ struct config_upstream {
 	int nerror;
 	int txt;		/* fetch the upstream TXT for TXT queries */
 	int line;
+	int cache_id;		/* cache_source_id(), or -1: not cached */
 	/* the one mutable part: when each kind of trouble was last logged
 	 * (query.c), shared by the workers */
 	_Atomic long logged[4];
@@ -74,15 +75,17 @@ struct config {
 	int nzones;
 	struct config_upstream *upstreams;
 	int nupstreams;
-	/* accepted now, used by the cache, redis and resolver modules */
 	struct {
 		uint64_t max_memory;
 		int min_ttl, max_ttl, negative_ttl, serve_stale, prefetch;
 	} cache;
 	struct {
 		int enabled;
-		char *address, *prefix;
+		char *address;		/* "host:port", "[v6]:port" or "unix:/path" */
+		char *prefix;
+		char *password;		/* NULL: no AUTH */
 		int timeout_ms;
+		int db;
 	} redis;
 	struct {
 		char **forward;
