@@ -449,6 +449,42 @@ list_parser_line(struct list_parser *p, char *line, const char **err)
 	return 0;
 }
 
+int
+list_parser_add(struct list_parser *p, const struct cidr *c, uint32_t a,
+    const char *txt, const char **err)
+{
+	struct list_entry e = { a, LIST_NOTXT };
+	if (txt && *txt) {
+		/* stored as a template that expands to the text itself */
+		char tmpl[2 * 256 + 2];
+		size_t n = 0;
+		if (*txt == '=')
+			tmpl[n++] = '=';
+		for (; *txt && n < sizeof(tmpl) - 3; txt++) {
+			if (*txt == '$')
+				tmpl[n++] = '$';
+			tmpl[n++] = *txt;
+		}
+		if ((e.txt = pool_add(p, tmpl, n)) == LIST_NOTXT - 1) {
+			*err = "out of memory";
+			return -1;
+		}
+	}
+	uint32_t idx;
+	int r;
+	if (add_entry(p, &e, &idx) < 0)
+		r = -1;
+	else if (c->ip.family == AF_INET) {
+		uint32_t v;
+		memcpy(&v, c->ip.a, 4);
+		r = iptrie_add4(p->b, ntohl(v), c->len, idx);
+	} else
+		r = iptrie_add6(p->b, c->ip.a, c->len, idx);
+	if (r < 0)
+		*err = "out of memory";
+	return r;
+}
+
 struct list *
 list_parser_finish(struct list_parser *p, const char *name, const char *path)
 {

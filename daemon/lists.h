@@ -28,6 +28,9 @@
 #define LIST_NOTXT	UINT32_MAX
 #define LIST_NOENTRY	UINT32_MAX
 #define LIST_DEFAULT_A	0x7f000002u	/* 127.0.0.2 */
+/* Set in an entry index that belongs to the run-time (rblctl) part of a
+ * list rather than its file (see policy_eval). */
+#define LIST_DYN_BIT	0x80000000u
 
 struct list_entry {
 	uint32_t a;		/* A value, host order */
@@ -63,6 +66,12 @@ int list_parser_line(struct list_parser *p, char *line, const char **err);
 struct list *list_parser_finish(struct list_parser *p, const char *name,
     const char *path);	/* frees p; NULL when out of memory */
 void list_parser_free(struct list_parser *p);
+
+/* Adds a run-time entry: prefix c (host bits clear) answering a, with
+ * txt (may be NULL or empty) as its literal TXT -- no "$" expansion.
+ * Returns 0, or -1 with *err set. */
+int list_parser_add(struct list_parser *p, const struct cidr *c, uint32_t a,
+    const char *txt, const char **err);
 
 /* The entry matching ip (IPv4, or IPv6 not v4-mapped), or LIST_NOENTRY
  * when no prefix covers it or the longest one is an exclusion. */

@@ -157,15 +157,22 @@ policy_parse_source(const char *text, struct policy_source *src,
 
 void
 policy_eval(const struct policy_source *src, int nsrc, int threshold,
-    struct list *const *lists, const struct ipaddr *ip, struct verdict *v)
+    struct list *const *lists, struct list *const *dyn,
+    const struct ipaddr *ip, struct verdict *v)
 {
 	v->score = 0;
 	v->nmatch = 0;
 	for (int i = 0; i < nsrc && i < POLICY_MAX_SOURCES; i++) {
 		if (src[i].list < 0)
 			continue;
-		const struct list *l = lists[src[i].list];
-		uint32_t e = list_lookup(l, ip);
+		const struct list *l = dyn ? dyn[src[i].list] : NULL;
+		uint32_t e = l ? list_lookup(l, ip) : LIST_NOENTRY, tag = 0;
+		if (e != LIST_NOENTRY)
+			tag = LIST_DYN_BIT;
+		else {
+			l = lists[src[i].list];
+			e = list_lookup(l, ip);
+		}
 		if (e == LIST_NOENTRY)
 			continue;
 		/* a local entry's value is its answer: patterns apply to it,
@@ -175,7 +182,7 @@ policy_eval(const struct policy_source *src, int nsrc, int threshold,
 			continue;
 		v->score += src[i].weight;
 		v->match[v->nmatch].source = i;
-		v->match[v->nmatch].entry = e;
+		v->match[v->nmatch].entry = e | tag;
 		v->match[v->nmatch].a = l->entries[e].a;
 		v->nmatch++;
 	}

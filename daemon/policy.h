@@ -60,9 +60,12 @@ struct verdict {
 };
 
 /* Scores ip (IPv4 or IPv6; v4-mapped IPv6 must already be unmapped)
- * against nsrc sources using the given lists. */
+ * against nsrc sources using the given lists.  dyn (may be NULL, and so
+ * may each dyn[i]) holds each list's run-time entries, which take
+ * precedence over its file: their matches carry LIST_DYN_BIT in entry. */
 void policy_eval(const struct policy_source *src, int nsrc, int threshold,
-    struct list *const *lists, const struct ipaddr *ip, struct verdict *v);
+    struct list *const *lists, struct list *const *dyn,
+    const struct ipaddr *ip, struct verdict *v);
 
 /* An upstream source's answer: the A records (host order) of a
  * successful lookup with error codes already removed, or none. */

@@ -302,7 +302,7 @@ eval(struct fixture *f, const struct policy_source *src, int n, int threshold,
 	struct verdict v;
 	struct ipaddr a = ip(addr);
 	memset(&v, 0x55, sizeof(v));	/* nothing carried over */
-	policy_eval(src, n, threshold, f->lists, &a, &v);
+	policy_eval(src, n, threshold, f->lists, NULL, &a, &v);
 	return v;
 }
 
