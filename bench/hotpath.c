@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "dns.h"
 #include "lists.h"
@@ -53,6 +55,10 @@
 #endif
 
 #define ZONE		"bl.example.net"
+/* the same list and one upstream source, threshold 2: every hit needs
+ * the upstream's answer, so its verdict is cached */
+#define VZONE		"vc.example.net"
+#define VUPSTREAM	"up.example.org"
 #define RING		65536	/* distinct query packets, whatever -n is */
 #define REPEATS		5
 #define QUICK_REPEATS	3
@@ -67,13 +73,15 @@ struct bench_case {
 				 * 1M list is generated and loaded in ~1 s) */
 	size_t hot;		/* distinct addresses queried */
 	int want;		/* HIT: NOERROR with an A; MISS: NXDOMAIN */
+	int cached;		/* VZONE, answered from cached verdicts */
 };
 
 static const struct bench_case cases[] = {
-	{ "list1m-hit", AF_INET, 1000000, 100000, HIT },
-	{ "list1m-miss", AF_INET, 1000000, 100000, MISS },
-	{ "small-hit", AF_INET, 100, 100, HIT },	/* a cached verdict's stand-in */
-	{ "ipv6-hit", AF_INET6, 100000, 20000, HIT },
+	{ "list1m-hit", AF_INET, 1000000, 100000, HIT, 0 },
+	{ "list1m-miss", AF_INET, 1000000, 100000, MISS, 0 },
+	{ "verdict-hit", AF_INET, 1000000, 100000, HIT, 1 },
+	{ "small-hit", AF_INET, 100, 100, HIT, 0 },	/* a cached verdict's stand-in */
+	{ "ipv6-hit", AF_INET6, 100000, 20000, HIT, 0 },
 };
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))
 
@@ -84,6 +92,7 @@ struct dataset {
 	char dir[64];
 	struct config *cfg;
 	struct snapshot snap;
+	struct cache *cache;
 	/* the prefixes written, to draw listed addresses from */
 	struct gen_pfx { uint8_t a[16]; uint8_t len, excl; } *pfx;
 	size_t npfx;
@@ -315,7 +324,9 @@ dataset_load(struct dataset *d)
 	int k = snprintf(c, sizeof(c),
 	    "listen = { \"127.0.0.1:5300\" }\nworkers = 1\nuser = \"root\"\n"
 	    "list \"big\" { file = \"%s\" }\n"
-	    "zone \"" ZONE "\" { sources = { \"big\" } }\n", list);
+	    "zone \"" ZONE "\" { sources = { \"big\" } }\n"
+	    "zone \"" VZONE "\" { sources = { \"big\", \"" VUPSTREAM "\" } "
+	    "threshold = 2 }\n", list);
 	write_file(conf, c, (size_t)k);
 
 	d->cfg = config_load(conf);
@@ -335,6 +346,12 @@ dataset_load(struct dataset *d)
 			die("%s: %d errors", d->cfg->lists[i].file, nerr);
 	}
 	d->snap.serial = 2024010101u;
+	d->snap.gen = 1;
+	if (!(d->cache = cache_new(256u << 20)))
+		die("out of memory");
+	for (int i = 0; i < d->cfg->nupstreams; i++)
+		d->cfg->upstreams[i].cache_id = cache_source_id(d->cache,
+		    d->cfg->upstreams[i].name);
 	unlink(list);
 	unlink(conf);
 	rmdir(d->dir);
@@ -349,6 +366,7 @@ dataset_free(struct dataset *d)
 		list_unref(d->snap.lists[i]);
 	free(d->snap.lists);
 	config_free(d->cfg);
+	cache_free(d->cache);
 	free(d->pfx);
 	memset(d, 0, sizeof(*d));
 }
@@ -402,11 +420,11 @@ draw_miss(const struct dataset *d, struct ipaddr *ip)
 /* Writes an A query for ip under ZONE with RD and EDNS (1232, DO clear)
  * into p; returns its length. */
 static size_t
-build_query(uint8_t *p, const struct ipaddr *ip, uint16_t id)
+build_query(uint8_t *p, const struct ipaddr *ip, uint16_t id, const char *zn)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t zone[64];
-	int zlen = config_name_to_wire(ZONE, zone, sizeof(zone));
+	int zlen = config_name_to_wire(zn, zone, sizeof(zone));
 	size_t n = 0;
 	p[n++] = (uint8_t)(id >> 8);
 	p[n++] = (uint8_t)id;
@@ -470,7 +488,7 @@ ring_build(struct ring *r, const struct dataset *d, const struct bench_case *c)
 		r->ip[k] = set[lo];
 		r->off[k + 1] = r->off[k] +
 		    (uint32_t)build_query(r->buf + r->off[k], &set[lo],
-		    (uint16_t)rng32());
+		    (uint16_t)rng32(), c->cached ? VZONE : ZONE);
 	}
 	free(set);
 	free(cdf);
@@ -482,7 +500,8 @@ ring_build(struct ring *r, const struct dataset *d, const struct bench_case *c)
  * saying what is wrong with the first bad one. */
 static int
 ring_check(const struct ring *r, const struct dataset *d,
-    const struct bench_case *c, const struct ipaddr *client)
+    const struct bench_case *c, const struct ipaddr *client,
+    struct query_upstream *up)
 {
 	static uint8_t out[QUERY_UDP_MAX];
 	static struct msg m;
@@ -494,7 +513,11 @@ ring_check(const struct ring *r, const struct dataset *d,
 		size_t qlen = r->off[k + 1] - r->off[k];
 		char txt[INET6_ADDRSTRLEN];
 		inet_ntop(r->ip[k].family, r->ip[k].a, txt, sizeof(txt));
-		size_t n = query_answer(&d->snap, q, qlen, client, 1, out, &st, NULL);
+		if (up) {
+			up->phase = QUERY_ASK;
+			up->n = up->nprefetch = 0;
+		}
+		size_t n = query_answer(&d->snap, q, qlen, client, 1, out, &st, up);
 		const char *bad = NULL;
 		if (n == 0 || n > QUERY_UDP_MAX || msg_parse(out, n, &m) < 0)
 			bad = "no answer, or one that does not parse";
@@ -529,14 +552,19 @@ ring_check(const struct ring *r, const struct dataset *d,
  * rcode than want (or none).  Kept out of line: the unit callgrind sees. */
 __attribute__((noinline)) static size_t
 hotpath_loop(const struct ring *r, const struct snapshot *s,
-    const struct ipaddr *client, size_t n, int want, struct query_stats *st)
+    const struct ipaddr *client, size_t n, int want, struct query_stats *st,
+    struct query_upstream *up)
 {
 	static uint8_t out[QUERY_UDP_MAX] __attribute__((aligned(64)));
 	size_t bad = 0, k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *q = r->buf + r->off[k];
+		if (up) {	/* as the worker does before each query */
+			up->phase = QUERY_ASK;
+			up->n = up->nprefetch = 0;
+		}
 		size_t len = query_answer(s, q, r->off[k + 1] - r->off[k], client,
-		    1, out, st, NULL);
+		    1, out, st, up);
 		bad += len == 0 || (out[3] & 0xf) != want;
 		if (++k == RING)
 			k = 0;
@@ -553,7 +581,30 @@ run_case(const struct bench_case *c, const struct dataset *d)
 	addr_parse_ip("127.0.0.1", &client);
 	ring_build(r, d, c);
 	int rc = -1;
-	if (ring_check(r, d, c, &client) < 0)
+	struct dataset *dw = (struct dataset *)d;
+	static struct query_upstream scratch;
+	struct query_upstream *up = NULL;
+	dw->snap.cache = NULL;
+	if (c->cached) {
+		/* the upstream's answer for every address, as if looked up:
+		 * the check pass then caches each verdict */
+		struct upstream_raw raw;
+		memset(&raw, 0, sizeof(raw));
+		raw.status = UPS_ANSWER;
+		raw.a[0] = 0x7f000002;
+		raw.na = 1;
+		for (size_t k = 0; k < RING; k++) {
+			struct cache_key key;
+			memset(&key, 0, sizeof(key));
+			key.kind = CACHE_A;
+			key.id = (uint8_t)d->cfg->upstreams[0].cache_id;
+			key.ip = r->ip[k];
+			cache_put_result(d->cache, &key, clock_sec(), &raw, 3600);
+		}
+		dw->snap.cache = d->cache;
+		up = &scratch;
+	}
+	if (ring_check(r, d, c, &client, up) < 0)
 		goto fail;
 
 	int want = c->want == HIT ? DNS_R_NOERROR : DNS_R_NXDOMAIN;
@@ -565,7 +616,8 @@ run_case(const struct bench_case *c, const struct dataset *d)
 		if (opt.instr)
 			CALLGRIND_START_INSTRUMENTATION;
 		double t0 = now_ns();
-		size_t bad = hotpath_loop(r, &d->snap, &client, opt.n, want, &st);
+		size_t bad = hotpath_loop(r, &d->snap, &client, opt.n, want, &st,
+		    up);
 		double t = now_ns() - t0;
 		if (opt.instr)
 			CALLGRIND_STOP_INSTRUMENTATION;
@@ -645,6 +697,8 @@ main(int argc, char **argv)
 	struct dataset d;
 	int failed = 0;
 	memset(&d, 0, sizeof(d));
+	if (!opt.instr)
+		printf("hotpath cache_entry_bytes=%zu\n", cache_entry_bytes());
 	for (size_t i = 0; i < NCASES; i++) {
 		const struct bench_case *c = &cases[i];
 		if (opt.only && strcmp(c->name, opt.only) != 0)

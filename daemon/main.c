@@ -6,6 +6,7 @@
  * stat poll, which also catches editors that replace the file) and
  * reloads everything on SIGHUP.  A reload that fails keeps the old data.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <grp.h>
@@ -20,9 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "cache.h"
+#include "clock.h"
 #include "config.h"
+#include "control.h"
 #include "dns.h"
 #include "iptrie.h"
+#include "journal.h"
 #include "lists.h"
 #include "log.h"
 #include "query.h"
@@ -30,11 +36,19 @@
 #include "upstream.h"
 
 #define RETIRED_MAX	64
+#define JOURNAL_COMPACT_RECORDS	1000
 
 static struct {
 	struct config *cfg;
 	struct server *srv;
 	struct upstream *up;
+	struct cache *cache;	/* NULL when cache.max-memory is 0 */
+	struct journal *journal;	/* NULL when state-dir is unusable */
+	char journal_err[256];
+	struct control *control;
+	struct admin adm;		/* what rblctl's commands see */
+	char origin[JOURNAL_ORIGIN_MAX];
+	uint32_t gen;		/* of the last snapshot built */
 	struct snapshot *cur;
 	struct snapshot *retired[RETIRED_MAX];
 	int nretired;
@@ -54,8 +68,43 @@ usage(void)
 	exit(2);
 }
 
+/* ---- run-time entries ---- */
+
+/* The run-time entries of every list of cfg, from the journal: an array
+ * like cfg->lists whose items are NULL for lists without any. */
+static struct list **
+dyn_build(const struct config *cfg)
+{
+	struct list **dyn = calloc((size_t)cfg->nlists + 1, sizeof(*dyn));
+	if (!dyn)
+		fatal("%s", __func__);
+	if (!g.journal)
+		return dyn;
+	const struct journal_entry *e;
+	size_t n = journal_entries(g.journal, clock_wall(), &e);
+	for (int li = 0; li < cfg->nlists; li++) {
+		struct list_parser *p = NULL;
+		const char *err = NULL;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(e[k].list, cfg->lists[li].name) != 0)
+				continue;
+			if (!p && !(p = list_parser_new()))
+				fatal("%s", __func__);
+			if (list_parser_add(p, &e[k].net, LIST_DEFAULT_A,
+			    e[k].reason, &err) < 0)
+				fatalx("%s: %s", __func__, err);
+		}
+		if (p && !(dyn[li] = list_parser_finish(p, cfg->lists[li].name,
+		    "rblctl")))
+			fatal("%s", __func__);
+	}
+	return dyn;
+}
+
 /* ---- snapshots ---- */
 
+/* A snapshot of cfg with lists (taken over) and the run-time entries
+ * built from the journal now. */
 static struct snapshot *
 snapshot_new(struct config *cfg, struct list **lists)
 {
@@ -66,16 +115,23 @@ snapshot_new(struct config *cfg, struct list **lists)
 	cfg->refs++;
 	s->lists = lists;
 	s->nlists = cfg->nlists;
+	s->dyn = dyn_build(cfg);
 	s->serial = (uint32_t)time(NULL);
+	s->gen = ++g.gen;
+	s->cache = g.cache;
 	return s;
 }
 
 static void
 snapshot_free(struct snapshot *s)
 {
-	for (int i = 0; i < s->nlists; i++)
+	for (int i = 0; i < s->nlists; i++) {
 		list_unref(s->lists[i]);
+		if (s->dyn[i])
+			list_unref(s->dyn[i]);
+	}
 	free(s->lists);
+	free(s->dyn);
 	if (--s->cfg->refs == 0)
 		config_free(s->cfg);
 	free(s);
@@ -108,6 +164,68 @@ publish(struct snapshot *s)
 	}
 	g.retired[g.nretired++] = old;
 	reap_retired();
+}
+
+/* Names cfg's upstream sources in the cache (ids survive reloads). */
+static void
+cache_ids(struct config *cfg)
+{
+	for (int i = 0; i < cfg->nupstreams; i++) {
+		struct config_upstream *u = &cfg->upstreams[i];
+		u->cache_id = g.cache ? cache_source_id(g.cache, u->name) : -1;
+		if (g.cache && u->cache_id < 0)
+			log_warnx("upstream %s: too many distinct upstreams since "
+			    "start; its answers are not cached", u->name);
+	}
+}
+
+/* Publishes the current config and lists again with the run-time
+ * entries as the journal has them now (after rblctl add/del, expiry). */
+static void
+republish(void)
+{
+	struct snapshot *s = g.cur;
+	struct list **nl = calloc((size_t)s->nlists + 1, sizeof(*nl));
+	if (!nl)
+		fatal("%s", __func__);
+	for (int i = 0; i < s->nlists; i++) {
+		nl[i] = s->lists[i];
+		list_ref(nl[i]);
+	}
+	publish(snapshot_new(s->cfg, nl));
+}
+
+/* Once a second: drop expired run-time entries (one log line each) and
+ * compact the journal when its log has grown. */
+static void
+expire_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	if (!g.journal)
+		return;
+	int64_t now = clock_wall();
+	const struct journal_entry *e;
+	size_t n = journal_entries(g.journal, 0, &e), gone = 0;
+	for (size_t k = 0; k < n; k++)
+		if (e[k].expires && e[k].expires <= now) {
+			char net[INET6_ADDRSTRLEN];
+			addr_ntop(&e[k].net.ip, net, sizeof(net));
+			log_info("list \"%s\": run-time entry %s/%d expired (%s)",
+			    e[k].list, net, e[k].net.len,
+			    e[k].reason[0] ? e[k].reason : "no reason given");
+			gone++;
+		}
+	if (gone) {
+		journal_expire(g.journal, now);
+		republish();
+	}
+	if (journal_log_records(g.journal) >= JOURNAL_COMPACT_RECORDS) {
+		char err[256];
+		if (journal_compact(g.journal, now, err, sizeof(err)) < 0)
+			log_warnx("journal compaction failed: %s", err);
+	}
 }
 
 /* Loads every list of cfg.  Returns the array, or NULL after logging. */
@@ -254,31 +372,44 @@ same_resolver(const struct config *a, const struct config *b)
 	return 1;
 }
 
-static void
-sighup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+/* Reloads the config and every list as SIGHUP asks; on failure the
+ * old ones keep serving and err says why. */
+static int
+reload_config(char *err, size_t errlen)
 {
-	(void)loop;
-	(void)sig;
-	(void)revents;
-	log_info("SIGHUP: reloading configuration and lists");
 	struct config *cfg = config_load(g.cfg->path);
 	if (!cfg) {
-		log_warnx("configuration reload failed; still serving the "
-		    "previous configuration");
-		return;
+		snprintf(err, errlen, "configuration reload failed (errors logged); "
+		    "still serving the previous configuration");
+		log_warnx("%s", err);
+		return -1;
 	}
 	struct list **lists = load_lists(cfg);
 	if (!lists) {
-		log_warnx("configuration reload failed (list errors); still "
-		    "serving the previous configuration");
+		snprintf(err, errlen, "configuration reload failed (list errors "
+		    "logged); still serving the previous configuration");
+		log_warnx("%s", err);
 		config_free(cfg);
-		return;
+		return -1;
 	}
 	if (!same_listen(g.cfg, cfg))
 		log_warnx("listen, workers and user take effect at restart only");
 	if (!same_resolver(g.cfg, cfg))
 		log_warnx("resolver settings take effect at restart only");
+	if (!same_str(g.cfg->control, cfg->control) ||
+	    !same_str(g.cfg->state_dir, cfg->state_dir) ||
+	    g.cfg->redis.enabled != cfg->redis.enabled ||
+	    (cfg->redis.enabled && (!same_str(g.cfg->redis.address,
+	    cfg->redis.address) || !same_str(g.cfg->redis.prefix,
+	    cfg->redis.prefix))))
+		log_warnx("control, state-dir and redis take effect at restart only");
 	cfg->workers = g.cfg->workers;
+	if (g.cache && cfg->cache.max_memory)
+		cache_set_limit(g.cache, cfg->cache.max_memory);
+	if (!g.cache != !cfg->cache.max_memory)
+		log_warnx("turning the cache on or off takes effect at restart");
+	cache_ids(cfg);
+	upstream_set_ttls(g.up, cfg);
 	if (--g.cfg->refs == 0)
 		config_free(g.cfg);
 	g.cfg = cfg;
@@ -286,6 +417,18 @@ sighup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	reset_failed(cfg->nlists);
 	publish(snapshot_new(cfg, lists));
 	log_info("configuration reloaded");
+	return 0;
+}
+
+static void
+sighup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	char err[256];
+	(void)loop;
+	(void)sig;
+	(void)revents;
+	log_info("SIGHUP: reloading configuration and lists");
+	reload_config(err, sizeof(err));
 }
 
 /* SIGUSR1: the counters in one log line, until rblctl stats exists. */
@@ -330,6 +473,69 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	(void)revents;
 	log_info("signal %d: shutting down", sig->signum);
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- state-dir ---- */
+
+/* Opens the journal of run-time entries (as root, before dropping
+ * privileges) and hands state-dir to the user the daemon runs as, so
+ * that compaction can replace files there.  A state-dir that cannot be
+ * used costs the run-time entries, never the service. */
+static void
+open_state(const struct config *cfg)
+{
+	char err[sizeof(g.journal_err)];
+	if (!(g.journal = journal_open(cfg->state_dir, err, sizeof(err)))) {
+		snprintf(g.journal_err, sizeof(g.journal_err), "%s", err);
+		log_warnx("%s; serving without run-time entries until it is "
+		    "fixed and rblcached restarted", err);
+		return;
+	}
+	struct passwd *pw;
+	if (geteuid() != 0 || strcmp(cfg->user, "root") == 0 ||
+	    !(pw = getpwnam(cfg->user)))
+		return;
+	static const char *const files[] = { "", "/entries.db",
+	    "/journal.log" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s%s", cfg->state_dir, files[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+			log_warn("chown %s", path);
+	}
+}
+
+/* ---- control socket ---- */
+
+/* Creates the control socket before privileges are dropped: owned by
+ * root (or whoever starts the daemon), group the user's, mode 0660. */
+static void
+open_control(struct ev_loop *loop, const struct config *cfg)
+{
+	char host[JOURNAL_ORIGIN_MAX - 8], err[512];
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(g.origin, sizeof(g.origin), "rblctl@%s", host);
+	g.adm.cfg = &g.cfg;
+	g.adm.cur = &g.cur;
+	g.adm.srv = g.srv;
+	g.adm.up = g.up;
+	g.adm.cache = g.cache;
+	g.adm.journal = &g.journal;
+	g.adm.journal_err = g.journal_err;
+	g.adm.origin = g.origin;
+	g.adm.republish = republish;
+	g.adm.reload = reload_config;
+	gid_t gid = (gid_t)-1;
+	struct passwd *pw;
+	if (geteuid() == 0 && strcmp(cfg->user, "root") != 0 &&
+	    (pw = getpwnam(cfg->user)))
+		gid = pw->pw_gid;
+	if (!(g.control = control_new(loop, cfg->control, (uid_t)-1, gid,
+	    admin_handle, &g.adm, err, sizeof(err))))
+		fatalx("control socket: %s", err);
+	log_info("control socket %s", cfg->control);
 }
 
 /* ---- privileges ---- */
@@ -399,7 +605,11 @@ main(int argc, char **argv)
 	}
 	/* libunbound checks the resolver settings (and the unbound-config
 	 * file) when the context is made */
-	struct upstream *up = upstream_new(cfg);
+	if (!check && cfg->cache.max_memory &&
+	    !(g.cache = cache_new(cfg->cache.max_memory)))
+		fatal("cache");
+	cache_ids(cfg);
+	struct upstream *up = upstream_new(cfg, g.cache);
 	if (!up) {
 		return startup_failed(check, path);
 	}
@@ -453,16 +663,18 @@ main(int argc, char **argv)
 	ev_signal_init(&usr1, stats_cb, SIGUSR1);
 	ev_signal_start(loop, &usr1);
 
+	open_state(cfg);
 	if (!(g.srv = server_new(cfg)))
 		return 1;
 	g.up = up;
 	server_set_upstream(g.srv, up);
+	open_control(loop, cfg);
 	drop_privileges(cfg->user);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	upstream_start(up);
+	upstream_start(up, cfg);
 	struct snapshot *s = snapshot_new(cfg, lists);
 	g.cur = s;
 	server_start(g.srv, s);
@@ -471,17 +683,27 @@ main(int argc, char **argv)
 		log_info("listening on %s (UDP and TCP), %d worker%s",
 		    cfg->listen[i].text, cfg->workers, cfg->workers == 1 ? "" : "s");
 
-	ev_timer poll;
+	ev_timer poll, expire;
 	ev_timer_init(&poll, check_lists_cb, 1.0, 1.0);
 	ev_timer_start(loop, &poll);
+	ev_timer_init(&expire, expire_cb, 1.0, 1.0);
+	ev_timer_start(loop, &expire);
 	ev_run(loop, 0);
 
 	/* the upstream thread first (it posts into the workers' loops), its
 	 * memory last (the workers post into its queue) */
+	control_free(g.control);
 	upstream_stop(g.up);
 	server_stop(g.srv);
 	g.srv = NULL;
 	upstream_free(g.up);
+	cache_free(g.cache);
+	if (g.journal) {
+		char err[256];
+		if (journal_compact(g.journal, clock_wall(), err, sizeof(err)) < 0)
+			log_warnx("journal compaction at exit failed: %s", err);
+		journal_close(g.journal);
+	}
 	for (int i = 0; i < g.nretired; i++)
 		snapshot_free(g.retired[i]);
 	snapshot_free(g.cur);

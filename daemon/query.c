@@ -16,6 +16,8 @@
 
 #include "log.h"
 
+#include "cache.h"
+#include "clock.h"
 #include "dns.h"
 #include "policy.h"
 #include "qname.h"
@@ -70,6 +72,32 @@ add_soa(struct dns_resp *r, const struct snapshot *s,
 {
 	uint32_t ttl = z->has_ttl ? z->ttl : QUERY_DEFAULT_TTL;
 	dns_resp_add_soa(r, section, apex, ttl, s->serial, ttl);
+}
+
+/* The list an entry index of a match points into: the file's, or with
+ * LIST_DYN_BIT (cleared in *e) the run-time part's. */
+static const struct list *
+entry_list(const struct snapshot *s, int li, uint32_t *e)
+{
+	if (*e & LIST_DYN_BIT) {
+		*e &= ~LIST_DYN_BIT;
+		return s->dyn[li];
+	}
+	return s->lists[li];
+}
+
+/* NXDOMAIN with the zone's SOA: the address is not listed. */
+static size_t
+not_listed(const struct snapshot *s, const struct config_zone *z,
+    const struct dns_query *q, uint16_t apex, uint8_t *out, size_t limit,
+    struct query_stats *st)
+{
+	struct dns_resp r;
+	st->notlisted++;
+	st->rcode[DNS_R_NXDOMAIN]++;
+	dns_resp_init(&r, out, limit, q, DNS_R_NXDOMAIN, DNS_F_AA);
+	add_soa(&r, s, z, apex, DNS_S_NS);
+	return dns_resp_finish(&r);
 }
 
 /* ---- upstream sources ---- */
@@ -148,6 +176,88 @@ plan_lookups(const struct config *c, const struct config_zone *z,
 	return up->n;
 }
 
+/* ---- cache ---- */
+
+/* Fills the planned lookups that the cache holds fresh; returns how
+ * many are left to ask upstream. */
+static int
+cache_fill(const struct snapshot *s, const struct ipaddr *ip,
+    struct query_upstream *up, uint32_t now)
+{
+	const struct config *c = s->cfg;
+	int left = 0;
+	up->nprefetch = 0;
+	for (int k = 0; k < up->n; k++) {
+		struct query_lookup *l = &up->l[k];
+		const struct config_upstream *cu = &c->upstreams[l->upstream];
+		l->cached = l->prefetch = l->stale = 0;
+		l->cacheable = s->cache && cu->cache_id >= 0;
+		if (!l->cacheable) {
+			left++;
+			continue;
+		}
+		memset(&l->key, 0, sizeof(l->key));
+		l->key.kind = l->qtype == DNS_T_A ? CACHE_A : CACHE_TXT;
+		l->key.id = (uint8_t)cu->cache_id;
+		l->key.ip = *ip;
+		int rc = cache_get_result(s->cache, &l->key, now, &l->r);
+		if (rc == CACHE_MISS) {
+			left++;
+			continue;
+		}
+		l->state = QL_DONE;
+		l->cached = 1;
+		if (rc == CACHE_PREFETCH && c->cache.prefetch) {
+			l->prefetch = 1;
+			up->nprefetch++;
+		}
+	}
+	return left;
+}
+
+/* Serve-stale (RFC 8767): lookups that failed or timed out take an
+ * expired result up to cache.serve-stale seconds old. */
+static void
+use_stale(const struct snapshot *s, struct query_upstream *up,
+    struct query_stats *st, uint32_t now)
+{
+	const struct config *c = s->cfg;
+	if (!s->cache || c->cache.serve_stale <= 0)
+		return;
+	for (int k = 0; k < up->n; k++) {
+		struct query_lookup *l = &up->l[k];
+		if (!l->cacheable || (l->state == QL_DONE &&
+		    l->r.status != UPS_FAIL))
+			continue;
+		if (cache_get_stale(s->cache, &l->key, now,
+		    (uint32_t)c->cache.serve_stale, &l->r)) {
+			l->state = QL_DONE;
+			l->stale = 1;
+			st->stale_used++;
+		}
+	}
+}
+
+/* How long a verdict built from up may be reused: the shortest life
+ * left of the A results it used; 0 when any of them is missing, failed,
+ * stale or an error code (those are re-examined every time). */
+static uint32_t
+verdict_life(const struct query_upstream *up)
+{
+	uint32_t life = 0;
+	for (int k = 0; k < up->n; k++) {
+		const struct query_lookup *l = &up->l[k];
+		if (l->qtype != DNS_T_A)
+			continue;
+		if (l->state != QL_DONE || l->stale || l->r.status == UPS_FAIL ||
+		    l->r.ttl == 0)
+			return 0;
+		if (life == 0 || l->r.ttl < life)
+			life = l->r.ttl;
+	}
+	return life;
+}
+
 /* Applies the lookups' results to v; returns the smallest TTL of the
  * answers used (0: none) and notes what went wrong in why. */
 static uint32_t
@@ -184,9 +294,12 @@ score_upstream(const struct config *c, const struct config_zone *z,
 				    "listed", err);
 				log_upstream(cu, LOG_ERRCODE, msg);
 				l->r.na = 0;
+				l->r.ttl = 0;	/* keeps the verdict out of the cache */
 			} else if (l->r.ttl && (ttl == 0 || l->r.ttl < ttl))
 				ttl = l->r.ttl;
 		}
+		if (!problem && l->stale)
+			problem = "answer served stale, upstream failing";
 		if (problem && *whylen + strlen(cu->name) + 40 < QUERY_EXPLAIN_MAX)
 			*whylen += (size_t)snprintf(why + *whylen,
 			    QUERY_EXPLAIN_MAX - *whylen, "; %s: %s", cu->name, problem);
@@ -234,8 +347,9 @@ explain(const struct snapshot *s, const struct config_zone *z,
 		PUT("%s %s", i ? "," : "", src->name);
 		if (src->list >= 0) {
 			char txt[256];
-			const struct list *l = s->lists[src->list];
-			if (list_entry_txt(l, v->match[i].entry, ip, txt, sizeof(txt)))
+			uint32_t e = v->match[i].entry;
+			const struct list *l = entry_list(s, src->list, &e);
+			if (list_entry_txt(l, e, ip, txt, sizeof(txt)))
 				PUT(" \"%s\"", txt);
 		} else
 			PUT(" %u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
@@ -313,12 +427,43 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		break;
 	}
 
+	/* a cached verdict answers everything but TXT (which explains
+	 * the verdict from its parts) */
+	int zi = (int)(z - c->zones);
+	int use_verdict = s->cache && up && z->nupstream > 0 && zi < 255;
+	uint32_t now = s->cache && up ? clock_sec() : 0;
+	struct cache_key vkey;
+	if (use_verdict) {
+		memset(&vkey, 0, sizeof(vkey));
+		vkey.kind = CACHE_VERDICT;
+		vkey.id = (uint8_t)zi;
+		vkey.gen = s->gen;
+		vkey.ip = ip;
+		struct cache_verdict cv;
+		if (up->phase == QUERY_ASK && q.qtype != DNS_T_TXT &&
+		    q.qtype != DNS_T_ANY &&
+		    cache_get_verdict(s->cache, &vkey, now, &cv)) {
+			up->n = 0;
+			up->nprefetch = 0;
+			if (!cv.listed)
+				return not_listed(s, z, &q, apex, out, limit, st);
+			st->listed++;
+			st->rcode[DNS_R_NOERROR]++;
+			dns_resp_init(&r, out, limit, &q, DNS_R_NOERROR, DNS_F_AA);
+			if (q.qtype == DNS_T_A)
+				dns_resp_add_a(&r, DNS_S_AN, owner, cv.ttl, cv.a);
+			else
+				add_soa(&r, s, z, apex, DNS_S_NS);	/* NODATA */
+			return dns_resp_finish(&r);
+		}
+	}
+
 	struct verdict v;
 	struct policy_answer ans[POLICY_MAX_SOURCES];
-	policy_eval(z->src, z->nsrc, z->threshold, s->lists, &ip, &v);
+	policy_eval(z->src, z->nsrc, z->threshold, s->lists, s->dyn, &ip, &v);
 	if (z->nupstream > 0)
 		memset(ans, 0, sizeof(ans));
-	uint32_t upttl = 0;
+	uint32_t upttl = 0, vlife = 0;
 	char why[QUERY_EXPLAIN_MAX];
 	size_t whylen = 0;
 	why[0] = '\0';
@@ -336,11 +481,19 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 				st->short_circuit++;
 		} else if (up && up->phase == QUERY_ASK) {
 			if (plan_lookups(c, z, &ip, q.qtype, up) > 0) {
-				st->upstream_asked++;
-				return 0;
+				if (cache_fill(s, &ip, up, now) > 0) {
+					st->upstream_asked++;
+					return 0;
+				}
+				/* every part cached: answer now */
+				upttl = score_upstream(c, z, up, &v, ans, st, why,
+				    &whylen);
+				vlife = verdict_life(up);
 			}
 		} else if (up) {
+			use_stale(s, up, st, now);
 			upttl = score_upstream(c, z, up, &v, ans, st, why, &whylen);
+			vlife = verdict_life(up);
 		}
 	}
 	int test_point = 0;
@@ -351,11 +504,11 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		v.listed = 0;
 
 	if (!v.listed) {
-		st->notlisted++;
-		st->rcode[DNS_R_NXDOMAIN]++;
-		dns_resp_init(&r, out, limit, &q, DNS_R_NXDOMAIN, DNS_F_AA);
-		add_soa(&r, s, z, apex, DNS_S_NS);
-		return dns_resp_finish(&r);
+		if (use_verdict && vlife) {
+			struct cache_verdict cv = { 0, 0, 0 };
+			cache_put_verdict(s->cache, &vkey, now, &cv, vlife);
+		}
+		return not_listed(s, z, &q, apex, out, limit, st);
 	}
 	st->listed++;
 	st->rcode[DNS_R_NOERROR]++;
@@ -369,6 +522,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 			const struct policy_source *src = &z->src[v.match[i].source];
 			if (src->list < 0)
 				continue;
+			/* run-time entries answer with their file's $TTL */
 			const struct list *l = s->lists[src->list];
 			if (l->ttl && (lt == 0 || l->ttl < lt))
 				lt = l->ttl;
@@ -379,19 +533,24 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	if (upttl && upttl < ttl)
 		ttl = upttl;
 
+	uint32_t a = z->has_answer ? z->answer : TEST_POINT_LISTED;
+	if (!z->has_answer)
+		for (int i = 0; i < v.nmatch; i++)
+			if (z->src[v.match[i].source].weight > 0) {
+				a = v.match[i].a;
+				break;
+			}
+	if (use_verdict && vlife && !test_point) {
+		/* reused for no longer than the answer's own TTL */
+		struct cache_verdict cv = { 1, a, 0 };
+		cache_put_verdict(s->cache, &vkey, now, &cv,
+		    vlife < ttl ? vlife : ttl);
+	}
 	dns_resp_init(&r, out, limit, &q, DNS_R_NOERROR, DNS_F_AA);
 	int want_a = q.qtype == DNS_T_A || q.qtype == DNS_T_ANY;
 	int want_txt = q.qtype == DNS_T_TXT || q.qtype == DNS_T_ANY;
-	if (want_a) {
-		uint32_t a = z->has_answer ? z->answer : TEST_POINT_LISTED;
-		if (!z->has_answer)
-			for (int i = 0; i < v.nmatch; i++)
-				if (z->src[v.match[i].source].weight > 0) {
-					a = v.match[i].a;
-					break;
-				}
+	if (want_a)
 		dns_resp_add_a(&r, DNS_S_AN, owner, ttl, a);
-	}
 	if (want_txt && z->nupstream > 0) {
 		/* one line that says why: every part and the score */
 		char txt[QUERY_EXPLAIN_MAX + 512];
@@ -404,10 +563,11 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 			const struct policy_source *src = &z->src[v.match[i].source];
 			if (src->weight <= 0)
 				continue;
-			const struct list *l = s->lists[src->list];
-			if (!list_txt(l, v.match[i].entry))
+			uint32_t e = v.match[i].entry;
+			const struct list *l = entry_list(s, src->list, &e);
+			if (!list_txt(l, e))
 				continue;
-			n = list_entry_txt(l, v.match[i].entry, &ip, txt, sizeof(txt));
+			n = list_entry_txt(l, e, &ip, txt, sizeof(txt));
 			dns_resp_add_txt(&r, DNS_S_AN, owner, ttl, txt, n);
 			added++;
 		}

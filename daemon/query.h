@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cache.h"
 #include "config.h"
 #include "dns.h"
 #include "lists.h"
@@ -23,8 +24,12 @@
 struct snapshot {
 	struct config *cfg;	/* shared between snapshots: cfg->refs */
 	struct list **lists;	/* one per cfg->lists[], same order */
+	struct list **dyn;	/* their run-time entries (rblctl); NULL, or
+				 * an array like lists whose items may be NULL */
 	int nlists;
 	uint32_t serial;	/* SOA serial: time of the build */
+	uint32_t gen;		/* unique per snapshot: cached verdicts' key */
+	struct cache *cache;	/* NULL: no caching; outlives snapshots */
 	_Atomic int pending;	/* queries waiting for upstream that use it */
 };
 
@@ -39,6 +44,8 @@ struct query_stats {
 	uint64_t upstream_fail;		/* SERVFAIL and the like */
 	uint64_t upstream_errcode;	/* answers that were error codes */
 	uint64_t pending_full;		/* answered without upstream: too many waiting */
+	uint64_t stale_used;		/* expired results used: upstream failed */
+	uint64_t prefetch_sent;		/* background refreshes asked for */
 };
 
 /* The upstream lookups one query needs, and their results.  Phase ASK:
@@ -58,6 +65,11 @@ struct query_lookup {
 	uint16_t qtype;		/* DNS_T_A or DNS_T_TXT */
 	int state;
 	int timeout_ms;
+	int cacheable;		/* key is valid */
+	int cached;		/* r came from the cache (no request needed) */
+	int prefetch;		/* cached, but refresh it in the background */
+	int stale;		/* r is an expired result (serve-stale) */
+	struct cache_key key;
 	char qname[DNS_MAXNAME + 2];	/* reversed-ip.query-zone */
 	struct upstream_raw r;
 };
@@ -65,6 +77,7 @@ struct query_lookup {
 struct query_upstream {
 	int phase;
 	int n;
+	int nprefetch;		/* lookups with prefetch set, also when answered */
 	struct query_lookup l[QUERY_MAX_LOOKUPS];
 };
 
@@ -75,8 +88,10 @@ struct query_upstream {
  * the size limit and so the size out must have: QUERY_UDP_MAX bytes over
  * UDP (the EDNS or 512-byte limit applies), 65535 over TCP.  Returns the
  * length to send, or 0 to send nothing (or, in phase ASK with up->n > 0,
- * to wait for the lookups in up).  With up NULL, upstream sources count
- * as unanswered (fail open). */
+ * to wait for the lookups in up that are not cached).  With up NULL,
+ * upstream sources count as unanswered (fail open).  With s->cache set,
+ * phase ASK answers from cached verdicts and results when it can; the
+ * caller then still owes the refreshes marked prefetch in up. */
 size_t query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, int udp, uint8_t *out,
     struct query_stats *st, struct query_upstream *up);

@@ -390,6 +390,33 @@ mailbox_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 }
 
+static void
+ask_for(const struct snapshot *s, const struct query_lookup *l, int prefetch,
+    struct upstream_ask *a)
+{
+	a->qname = l->qname;
+	a->qtype = l->qtype;
+	a->key = l->cacheable ? &l->key : NULL;
+	a->source = s->cfg->upstreams[l->upstream].name;
+	a->prefetch = prefetch;
+}
+
+/* Refreshes, in the background, cached results about to expire that a
+ * query just used: a steady hot set never waits for upstream. */
+static void
+prefetch(struct worker *w, const struct snapshot *s, struct query_upstream *up)
+{
+	for (int i = 0; i < up->n; i++) {
+		if (!up->l[i].prefetch)
+			continue;
+		struct upstream_ask a;
+		ask_for(s, &up->l[i], 1, &a);
+		upstream_request(w->srv->upstream, &a, NULL, NULL, 0);
+		w->stats.prefetch_sent++;
+	}
+	up->nprefetch = 0;
+}
+
 /* Answers the query at once, or parks it until its upstream lookups are
  * in.  Returns the answer's length in out, or 0 (nothing now). */
 static size_t
@@ -403,9 +430,12 @@ answer_or_wait(struct worker *w, struct snapshot *s, const uint8_t *pkt,
 		up = &w->scratch;
 		up->phase = QUERY_ASK;
 		up->n = 0;
+		up->nprefetch = 0;
 	}
 	size_t n = query_answer(s, pkt, len, client, conn == NULL, out,
 	    &w->stats, up);
+	if (up && up->nprefetch > 0)
+		prefetch(w, s, up);
 	if (n > 0 || !up || up->n == 0)
 		return n;
 
@@ -433,16 +463,22 @@ answer_or_wait(struct worker *w, struct snapshot *s, const uint8_t *pkt,
 	memcpy(p->pkt, pkt, len);
 	p->len = len;
 	p->up = *up;
-	p->remaining = up->n;
 	p->started = ev_now(w->loop);
 	ev_init(&p->timer, pending_timeout_cb);
 	p->timer.data = p;
-	for (int i = 0; i < p->up.n; i++)
-		if (upstream_request(w->srv->upstream, p->up.l[i].qname,
-		    p->up.l[i].qtype, &w->mb, p, p->gen << 8 | (uint32_t)i) < 0) {
-			p->up.l[i].state = QL_TIMEOUT;
-			p->remaining--;
-		}
+	p->remaining = 0;
+	for (int i = 0; i < p->up.n; i++) {
+		struct query_lookup *l = &p->up.l[i];
+		if (l->state != QL_PENDING)
+			continue;	/* from the cache */
+		struct upstream_ask a;
+		ask_for(s, l, 0, &a);
+		if (upstream_request(w->srv->upstream, &a, &w->mb, p,
+		    p->gen << 8 | (uint32_t)i) < 0)
+			l->state = QL_TIMEOUT;
+		else
+			p->remaining++;
+	}
 	if (p->remaining == 0)
 		pending_finish(p);
 	else

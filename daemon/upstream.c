@@ -1,25 +1,40 @@
-/* upstream.c -- the upstream thread: libunbound, coalescing, replies.
+/* upstream.c -- the upstream thread: Redis, libunbound, coalescing, replies.
  *
- * Invariants: only the upstream thread touches ctx and the lookup table;
- * the request queue is guarded by qmu; a mailbox by its own mu.  A lookup
- * lives from the first request for its (name, type) until libunbound's
- * callback, which replies to every waiter and frees it.
+ * Invariants: only the upstream thread touches ctx, the Redis client and
+ * the lookup table; the request queue is guarded by qmu; a mailbox by its
+ * own mu.  A lookup lives from the first request for its (name, type)
+ * until its result is in -- from Redis, or else from libunbound's
+ * callback -- which replies to every waiter and frees it.
+ *
+ * Redis (the shared second-level cache) holds one value per source, IP
+ * and type under PREFIX "v1:" SOURCE ":" IP (A) and PREFIX "v1:" SOURCE
+ * "/txt:" IP (TXT), written with the cached TTL (SET PX).  The value is
+ * text: "EXPIRES TTL KIND [DATA]" with EXPIRES the Unix time it ends,
+ * TTL its whole life in seconds, KIND N (NXDOMAIN), D (no data),
+ * A (DATA: the codes, space-separated) or T (DATA: the TXT).  Whatever a
+ * daemon does not recognise it treats as a miss.
  */
 #include "upstream.h"
 
 #include <arpa/inet.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unbound.h>
 
+#include "cache.h"
+#include "clock.h"
 #include "dns.h"
 #include "log.h"
+#include "rcache.h"
 
 #define LOOKUP_BUCKETS	4096
 #define UPSTREAM_PORTS	"4096"
 #define UPSTREAM_QUERIES	"4096"
+
+#define RKEY_MAX	(DNS_MAXNAME + 128)
 
 struct request {
 	struct request *next;
@@ -27,7 +42,10 @@ struct request {
 	struct upstream_mailbox *mb;
 	void *cookie;
 	uint32_t gen;
+	int cached, prefetch;
+	struct cache_key key;
 	char qname[DNS_MAXNAME + 2];
+	char source[DNS_MAXNAME + 2];	/* or a Redis key to delete (mb NULL, qtype 0) */
 };
 
 struct waiter {
@@ -43,7 +61,11 @@ struct lookup {
 	int nwait, capwait;
 	struct waiter *wait;
 	unsigned bucket;
+	int cached, prefetch;
+	struct cache_key key;
 	char qname[DNS_MAXNAME + 2];
+	char rkey[RKEY_MAX];
+	size_t rkeylen;
 };
 
 struct upstream {
@@ -55,8 +77,12 @@ struct upstream {
 	pthread_mutex_t qmu;
 	struct request *qhead, *qtail;
 	struct lookup *table[LOOKUP_BUCKETS];
-	_Atomic uint64_t sent, coalesced;
-	int stopped;
+	_Atomic uint64_t sent, coalesced, redis_answered;
+	int stopped, stopping;
+	struct cache *cache;
+	struct rcache *rc;
+	char *rprefix;
+	_Atomic int min_ttl, max_ttl, negative_ttl;
 };
 
 static unsigned
@@ -73,12 +99,14 @@ hash_name(const char *s, uint16_t qtype)
 }
 
 struct upstream *
-upstream_new(const struct config *cfg)
+upstream_new(const struct config *cfg, struct cache *cache)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	int r;
 	if (!u)
 		fatal("%s", __func__);
+	u->cache = cache;
+	upstream_set_ttls(u, cfg);
 	if (!(u->ctx = ub_ctx_create()))
 		fatalx("%s: ub_ctx_create failed", __func__);
 	/* libunbound resolves in its own thread; results reach us on ub_fd */
@@ -120,6 +148,8 @@ static void
 deliver(struct upstream_mailbox *mb, void *cookie, uint32_t gen,
     uint16_t qtype, const struct upstream_raw *raw)
 {
+	if (!mb)
+		return;		/* a prefetch: nobody waits */
 	struct upstream_reply *rep = malloc(sizeof(*rep));
 	if (!rep)
 		return;		/* the worker's timeout answers for it */
@@ -214,6 +244,168 @@ unlink_lookup(struct upstream *u, struct lookup *l)
 		*pp = l->next;
 }
 
+/* ---- the cache's TTLs and the Redis values ---- */
+
+void
+upstream_set_ttls(struct upstream *u, const struct config *cfg)
+{
+	atomic_store(&u->min_ttl, cfg->cache.min_ttl);
+	atomic_store(&u->max_ttl, cfg->cache.max_ttl);
+	atomic_store(&u->negative_ttl, cfg->cache.negative_ttl);
+}
+
+/* How long r may be cached: upstream's TTL within min-ttl..max-ttl; a
+ * negative answer its SOA-derived TTL capped by negative-ttl; 0 for
+ * failures. */
+static uint32_t
+cache_ttl(struct upstream *u, const struct upstream_raw *r)
+{
+	uint32_t t = r->ttl;
+	uint32_t lo = (uint32_t)atomic_load(&u->min_ttl);
+	uint32_t hi = (uint32_t)atomic_load(&u->max_ttl);
+	uint32_t neg = (uint32_t)atomic_load(&u->negative_ttl);
+	switch (r->status) {
+	case UPS_ANSWER:
+		return t < lo ? lo : t > hi ? hi : t;
+	case UPS_NXDOMAIN:
+	case UPS_NODATA:
+		if (t == 0)
+			t = lo;
+		return t > neg ? neg : t;
+	default:
+		return 0;
+	}
+}
+
+static size_t
+redis_key(const struct upstream *u, const char *source, uint16_t qtype,
+    const struct ipaddr *ip, char *out, size_t size)
+{
+	char text[64];
+	addr_ntop(ip, text, sizeof(text));
+	int n = snprintf(out, size, "%sv1:%s%s:%s", u->rprefix, source,
+	    qtype == DNS_T_TXT ? "/txt" : "", text);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+static size_t
+redis_encode(const struct upstream_raw *r, uint32_t ttl, char *out,
+    size_t size)
+{
+	int n = snprintf(out, size, "%lld %u ",
+	    (long long)(clock_wall() + ttl), ttl);
+	size_t len = (size_t)n;
+	switch (r->status) {
+	case UPS_NXDOMAIN:
+		len += (size_t)snprintf(out + len, size - len, "N");
+		break;
+	case UPS_NODATA:
+		len += (size_t)snprintf(out + len, size - len, "D");
+		break;
+	default:
+		if (r->txtlen) {
+			len += (size_t)snprintf(out + len, size - len, "T %s", r->txt);
+			break;
+		}
+		len += (size_t)snprintf(out + len, size - len, "A");
+		for (int i = 0; i < r->na; i++) {
+			uint32_t a = r->a[i];
+			len += (size_t)snprintf(out + len, size - len, " %u.%u.%u.%u",
+			    a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+		}
+	}
+	return len < size ? len : 0;
+}
+
+/* Parses a value read back; returns the seconds it has left (0: expired
+ * or not a value this version wrote), *life its whole TTL. */
+uint32_t
+upstream_redis_decode(const char *val, size_t len, int64_t now,
+    struct upstream_raw *r, uint32_t *life)
+{
+	char buf[512];
+	if (len == 0 || len >= sizeof(buf))
+		return 0;
+	memcpy(buf, val, len);
+	buf[len] = '\0';
+	memset(r, 0, offsetof(struct upstream_raw, txt));
+	r->txt[0] = '\0';
+	r->txtlen = 0;
+	long long exp;
+	unsigned ttl;
+	int off = 0;
+	if (sscanf(buf, "%lld %u %n", &exp, &ttl, &off) != 2 || off == 0 ||
+	    exp <= now || ttl == 0 || exp - now > (long long)ttl)
+		return 0;
+	const char *p = buf + off;
+	if (strcmp(p, "N") == 0)
+		r->status = UPS_NXDOMAIN;
+	else if (strcmp(p, "D") == 0)
+		r->status = UPS_NODATA;
+	else if (strncmp(p, "T ", 2) == 0) {
+		r->status = UPS_ANSWER;
+		r->txtlen = strlen(p + 2);
+		if (r->txtlen >= sizeof(r->txt))
+			return 0;
+		memcpy(r->txt, p + 2, r->txtlen + 1);
+	} else if (p[0] == 'A' && (p[1] == ' ' || p[1] == '\0')) {
+		r->status = UPS_ANSWER;
+		for (p++; *p == ' '; ) {
+			unsigned a, b, c, d;
+			int k = 0;
+			if (r->na == UPSTREAM_MAX_A ||
+			    sscanf(p, " %3u.%3u.%3u.%3u%n", &a, &b, &c, &d, &k) != 4 ||
+			    a > 255 || b > 255 || c > 255 || d > 255)
+				return 0;
+			r->a[r->na++] = a << 24 | b << 16 | c << 8 | d;
+			p += k;
+		}
+		if (*p || r->na == 0)
+			return 0;
+	} else
+		return 0;
+	*life = ttl;
+	r->ttl = (uint32_t)(exp - now);
+	return r->ttl;
+}
+
+/* ---- lookups ---- */
+
+static void
+lookup_free(struct lookup *l)
+{
+	free(l->wait);
+	free(l);
+}
+
+/* The result is in: cache it (in process, and in Redis when it came
+ * from upstream), answer every waiter, free the lookup. */
+static void
+finish(struct upstream *u, struct lookup *l, struct upstream_raw *raw,
+    int from_redis)
+{
+	unlink_lookup(u, l);
+	if (l->cached && raw->status != UPS_FAIL) {
+		uint32_t ttl = from_redis ? raw->ttl : cache_ttl(u, raw);
+		if (ttl) {
+			if (u->cache)
+				cache_put_result(u->cache, &l->key, clock_sec(), raw, ttl);
+			if (u->rc && !from_redis) {
+				char val[512];
+				size_t n = redis_encode(raw, ttl, val, sizeof(val));
+				if (n)
+					rcache_set(u->rc, l->rkey, l->rkeylen, val, n,
+					    (uint64_t)ttl * 1000);
+			}
+			raw->ttl = ttl;
+		}
+	}
+	for (int i = 0; i < l->nwait; i++)
+		deliver(l->wait[i].mb, l->wait[i].cookie, l->wait[i].gen, l->qtype,
+		    raw);
+	lookup_free(l);
+}
+
 static void
 resolve_cb(void *arg, int err, struct ub_result *res)
 {
@@ -222,12 +414,7 @@ resolve_cb(void *arg, int err, struct ub_result *res)
 	parse_result(res, err, &raw);
 	if (res)
 		ub_resolve_free(res);
-	unlink_lookup(l->u, l);
-	for (int i = 0; i < l->nwait; i++)
-		deliver(l->wait[i].mb, l->wait[i].cookie, l->wait[i].gen, l->qtype,
-		    &raw);
-	free(l->wait);
-	free(l);
+	finish(l->u, l, &raw, 0);
 }
 
 static int
@@ -249,9 +436,51 @@ add_waiter(struct lookup *l, const struct request *rq)
 }
 
 static void
+start_ub(struct upstream *u, struct lookup *l)
+{
+	int id, r = ub_resolve_async(u->ctx, l->qname, l->qtype, DNS_C_IN, l,
+	    resolve_cb, &id);
+	if (r != 0) {
+		struct upstream_raw fail;
+		log_warnx("upstream %s: %s", l->qname, ub_strerror(r));
+		memset(&fail, 0, sizeof(fail));
+		fail.status = UPS_FAIL;
+		fail.rcode = DNS_R_SERVFAIL;
+		finish(u, l, &fail, 0);
+		return;
+	}
+	atomic_fetch_add(&u->sent, 1);
+}
+
+static void
+redis_cb(void *arg, int result, const char *val, size_t len)
+{
+	struct lookup *l = arg;
+	struct upstream *u = l->u;
+	struct upstream_raw raw;
+	uint32_t life = 0;
+	if (u->stopping)
+		return;		/* upstream_free() frees the lookup */
+	if (result == RC_HIT &&
+	    upstream_redis_decode(val, len, clock_wall(), &raw, &life) &&
+	    /* a refresh wants more than what is about to expire */
+	    !(l->prefetch && (uint64_t)raw.ttl * 10 <= life)) {
+		atomic_fetch_add(&u->redis_answered, 1);
+		finish(u, l, &raw, 1);
+		return;
+	}
+	start_ub(u, l);
+}
+
+static void
 start_request(struct upstream *u, struct request *rq)
 {
-	struct upstream_raw fail;
+	if (rq->qtype == 0) {
+		/* a Redis key to delete */
+		if (u->rc)
+			rcache_del(u->rc, rq->source, strlen(rq->source));
+		return;
+	}
 	unsigned b = hash_name(rq->qname, rq->qtype);
 	for (struct lookup *l = u->table[b]; l; l = l->next)
 		if (l->qtype == rq->qtype && strcasecmp(l->qname, rq->qname) == 0) {
@@ -259,6 +488,15 @@ start_request(struct upstream *u, struct request *rq)
 				atomic_fetch_add(&u->coalesced, 1);
 			return;
 		}
+	if (rq->cached && !rq->prefetch && u->cache) {
+		/* answered while the request was queued */
+		struct upstream_raw raw;
+		if (cache_get_result(u->cache, &rq->key, clock_sec(), &raw) !=
+		    CACHE_MISS) {
+			deliver(rq->mb, rq->cookie, rq->gen, rq->qtype, &raw);
+			return;
+		}
+	}
 	struct lookup *l = calloc(1, sizeof(*l));
 	if (!l || add_waiter(l, rq) < 0) {
 		free(l);
@@ -267,25 +505,18 @@ start_request(struct upstream *u, struct request *rq)
 	l->u = u;
 	l->qtype = rq->qtype;
 	l->bucket = b;
+	l->cached = rq->cached;
+	l->prefetch = rq->prefetch;
+	l->key = rq->key;
 	memcpy(l->qname, rq->qname, sizeof(l->qname));
 	l->next = u->table[b];
 	u->table[b] = l;
-	int id, r = ub_resolve_async(u->ctx, l->qname, l->qtype, DNS_C_IN, l,
-	    resolve_cb, &id);
-	if (r != 0) {
-		log_warnx("upstream %s: %s", l->qname, ub_strerror(r));
-		memset(&fail, 0, sizeof(fail));
-		fail.status = UPS_FAIL;
-		fail.rcode = DNS_R_SERVFAIL;
-		unlink_lookup(u, l);
-		for (int i = 0; i < l->nwait; i++)
-			deliver(l->wait[i].mb, l->wait[i].cookie, l->wait[i].gen,
-			    l->qtype, &fail);
-		free(l->wait);
-		free(l);
+	if (l->cached && u->rc)
+		l->rkeylen = redis_key(u, rq->source, rq->qtype, &rq->key.ip,
+		    l->rkey, sizeof(l->rkey));
+	if (l->rkeylen && rcache_get(u->rc, l->rkey, l->rkeylen, redis_cb, l) == 0)
 		return;
-	}
-	atomic_fetch_add(&u->sent, 1);
+	start_ub(u, l);
 }
 
 static void
@@ -334,11 +565,16 @@ upstream_main(void *arg)
 }
 
 void
-upstream_start(struct upstream *u)
+upstream_start(struct upstream *u, const struct config *cfg)
 {
 	u->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (!u->loop)
 		fatalx("%s: ev_loop_new failed", __func__);
+	if (cfg->redis.enabled) {
+		if (!(u->rprefix = strdup(cfg->redis.prefix)) ||
+		    !(u->rc = rcache_new(cfg, u->loop)))
+			fatal("%s", __func__);
+	}
 	ev_io_init(&u->ub_io, ub_cb, ub_fd(u->ctx), EV_READ);
 	u->ub_io.data = u;
 	ev_io_start(u->loop, &u->ub_io);
@@ -351,20 +587,9 @@ upstream_start(struct upstream *u)
 		fatalx("%s: cannot start the upstream thread", __func__);
 }
 
-int
-upstream_request(struct upstream *u, const char *qname, uint16_t qtype,
-    struct upstream_mailbox *mb, void *cookie, uint32_t gen)
+static int
+enqueue(struct upstream *u, struct request *rq)
 {
-	struct request *rq = malloc(sizeof(*rq));
-	if (!rq)
-		return -1;
-	rq->next = NULL;
-	rq->qtype = qtype;
-	rq->mb = mb;
-	rq->cookie = cookie;
-	rq->gen = gen;
-	strncpy(rq->qname, qname, sizeof(rq->qname) - 1);
-	rq->qname[sizeof(rq->qname) - 1] = '\0';
 	pthread_mutex_lock(&u->qmu);
 	if (u->qtail)
 		u->qtail->next = rq;
@@ -374,6 +599,60 @@ upstream_request(struct upstream *u, const char *qname, uint16_t qtype,
 	pthread_mutex_unlock(&u->qmu);
 	ev_async_send(u->loop, &u->wake);
 	return 0;
+}
+
+int
+upstream_request(struct upstream *u, const struct upstream_ask *a,
+    struct upstream_mailbox *mb, void *cookie, uint32_t gen)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+	if (!rq)
+		return -1;
+	rq->qtype = a->qtype;
+	rq->mb = mb;
+	rq->cookie = cookie;
+	rq->gen = gen;
+	rq->prefetch = a->prefetch;
+	if (a->key && a->source) {
+		rq->cached = 1;
+		rq->key = *a->key;
+		snprintf(rq->source, sizeof(rq->source), "%s", a->source);
+	}
+	snprintf(rq->qname, sizeof(rq->qname), "%s", a->qname);
+	return enqueue(u, rq);
+}
+
+void
+upstream_redis_forget(struct upstream *u, const struct ipaddr *ip,
+    char *const *sources, int nsources)
+{
+	if (!u->rprefix)
+		return;
+	for (int i = 0; i < nsources; i++)
+		for (int t = 0; t < 2; t++) {
+			struct request *rq = calloc(1, sizeof(*rq));
+			if (!rq)
+				return;
+			if (!redis_key(u, sources[i], t ? DNS_T_TXT : DNS_T_A, ip,
+			    rq->source, sizeof(rq->source))) {
+				free(rq);
+				continue;
+			}
+			enqueue(u, rq);
+		}
+}
+
+int
+upstream_redis_stats(struct upstream *u, struct rcache_stats *out,
+    uint64_t *answered)
+{
+	*answered = atomic_load(&u->redis_answered);
+	if (!u->rc) {
+		memset(out, 0, sizeof(*out));
+		return 0;
+	}
+	rcache_stats(u->rc, out);
+	return 1;
 }
 
 void
@@ -399,14 +678,18 @@ upstream_free(struct upstream *u)
 	if (!u)
 		return;
 	upstream_stop(u);
+	/* Redis callbacks still due come now and must not start lookups */
+	u->stopping = 1;
+	if (u->rc)
+		rcache_free(u->rc);
+	free(u->rprefix);
 	/* deleting the context cancels what is in flight */
 	ub_ctx_delete(u->ctx);
 	for (int b = 0; b < LOOKUP_BUCKETS; b++)
 		while (u->table[b]) {
 			struct lookup *l = u->table[b];
 			u->table[b] = l->next;
-			free(l->wait);
-			free(l);
+			lookup_free(l);
 		}
 	while (u->qhead) {
 		struct request *n = u->qhead->next;

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "config.h"
 
 #define UPSTREAM_MAX_A	8
@@ -57,22 +58,57 @@ struct upstream_mailbox {
 };
 
 struct upstream;
+struct cache;
+struct cache_key;
+
+/* One lookup asked of the upstream thread. */
+struct upstream_ask {
+	const char *qname;	/* reversed-ip.query-zone */
+	uint16_t qtype;
+	const struct cache_key *key;	/* NULL: not cached */
+	const char *source;	/* the source's name (Redis key); with key */
+	int prefetch;		/* a refresh: look past the cached entry */
+};
 
 /* Creates the libunbound context from cfg->resolver (forwarders, the
- * unbound-config file; full recursion when neither is set).  Returns NULL
- * after logging when libunbound rejects the settings. */
-struct upstream *upstream_new(const struct config *cfg);
-void upstream_start(struct upstream *u);
+ * unbound-config file; full recursion when neither is set).  Results
+ * are stored in cache (may be NULL) and, when cfg has a redis section,
+ * in Redis.  Returns NULL after logging when libunbound rejects the
+ * settings. */
+struct upstream *upstream_new(const struct config *cfg, struct cache *cache);
+/* Starts the thread; connects to Redis when cfg->redis.enabled. */
+void upstream_start(struct upstream *u, const struct config *cfg);
+/* Takes the cache's TTL limits from cfg (after a reload). */
+void upstream_set_ttls(struct upstream *u, const struct config *cfg);
 /* Stopping takes two steps so that neither side posts into a freed loop:
  * upstream_stop() ends the thread (requests still queue, unanswered);
  * after the workers are gone, upstream_free() releases everything. */
 void upstream_stop(struct upstream *u);
 void upstream_free(struct upstream *u);
 
-/* Asks for qname/qtype (IN); the reply lands in mb with cookie and gen.
+/* Asks for a->qname/qtype (IN): from Redis when the key is there, else
+ * upstream; the result is cached (its TTL clamped to the cache limits:
+ * the reply's r.ttl is the clamped one).  The reply lands in mb with
+ * cookie and gen; with mb NULL nothing is delivered (prefetch).
  * Returns 0, or -1 when out of memory (nothing will be delivered). */
-int upstream_request(struct upstream *u, const char *qname, uint16_t qtype,
+int upstream_request(struct upstream *u, const struct upstream_ask *a,
     struct upstream_mailbox *mb, void *cookie, uint32_t gen);
+
+/* Deletes the Redis entries of ip for every named source (A and TXT);
+ * nothing when Redis is not configured. */
+void upstream_redis_forget(struct upstream *u, const struct ipaddr *ip,
+    char *const *sources, int nsources);
+
+/* Parses a Redis value (format in upstream.c) read back at Unix time
+ * now into r; returns the seconds it has left, *life its whole TTL, or
+ * 0 for an expired or unrecognised value. */
+uint32_t upstream_redis_decode(const char *val, size_t len, int64_t now,
+    struct upstream_raw *r, uint32_t *life);
+
+/* Redis counters (all zero without Redis). */
+struct rcache_stats;
+int upstream_redis_stats(struct upstream *u, struct rcache_stats *out,
+    uint64_t *answered);
 
 /* Takes every reply from mb (a list to free with free()). */
 struct upstream_reply *upstream_mailbox_take(struct upstream_mailbox *mb);

@@ -224,6 +224,8 @@ class Rbl:
         self.listen = None          # None: 127.0.0.1 and [::1] on self.port
         self.confpath = self.dir / "rblcache.conf"
         self.logpath = self.dir / "rblcached.log"
+        self.state_dir = self.dir / "state"
+        self.control = self.dir / "control.sock"
         self._logf = None
 
     # ---- files ----
@@ -260,6 +262,8 @@ class Rbl:
             "workers = %d" % self.workers,
             'user = "%s"' % self.user,
             "allow-query = { %s }" % q(self.allow_query),
+            'state-dir = "%s"' % self.state_dir,
+            'control = "%s"' % self.control,
         ]
         for name in self.list_names:
             lines.append('list "%s" { file = "%s" }' % (name, self.path(name)))

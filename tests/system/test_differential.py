@@ -575,11 +575,14 @@ def run_differential(seed, ext, n4, n6, fixed=None):
             "workers = 1\n"
             'user = "root"\n'
             'allow-query = { "127.0.0.0/8", "::1/128" }\n'
+            'state-dir = "%s"\n'
+            'control = "%s"\n'
             'list "v4" { file = "%s" }\n'
             'list "v6" { file = "%s" }\n'
             'zone "%s" { sources = { "v4*1" } threshold = 1 }\n'
             'zone "%s" { sources = { "v6*1" } threshold = 1 }\n'
-            % (p_new, tmp / "v4.list", tmp / "v6.list", V4ZONE, V6ZONE))
+            % (p_new, tmp / "state", tmp / "control.sock", tmp / "v4.list",
+               tmp / "v6.list", V4ZONE, V6ZONE))
 
         ref = Daemon("rbldnsd", [
             RBLDNSD, "-n", "-b", "127.0.0.1/%d" % p_ref, "-w", str(tmp),

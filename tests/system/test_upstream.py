@@ -234,6 +234,8 @@ class Rblc:
             "workers = %d" % self.workers,
             'user = "root"',
             'allow-query = { "127.0.0.0/8", "::1/128" }',
+            'state-dir = "%s"' % (self.dir / "state"),
+            'control = "%s"' % (self.dir / "control.sock"),
             'resolver { unbound-config = "%s" timeout-ms = %d %s }'
             % (self.ubpath, self.timeout_ms, self.resolver_extra),
         ]
