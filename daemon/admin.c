@@ -32,6 +32,7 @@
 #include "query.h"
 #include "rcache.h"
 #include "server.h"
+#include "share.h"
 #include "upstream.h"
 
 /* ---- output helpers ---- */
@@ -112,6 +113,7 @@ cmd_add(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 		return -1;
 	}
 	ad->republish();
+	share_edit(*ad->share, 0, &e, e.added * 1000);
 	cidr_text(&e.net, net, sizeof(net));
 	log_info("list \"%s\": %s added by rblctl%s%s%s%s", e.list, net,
 	    e.expires ? " until " : "", e.expires ? iso_time(e.expires, t,
@@ -154,6 +156,11 @@ cmd_del(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 		return -1;
 	}
 	ad->republish();
+	struct journal_entry gone;
+	memset(&gone, 0, sizeof(gone));
+	snprintf(gone.list, sizeof(gone.list), "%s", cfg->lists[li].name);
+	gone.net = req->cidr;
+	share_edit(*ad->share, 1, &gone, clock_wall() * 1000);
 	log_info("list \"%s\": %s deleted by rblctl", cfg->lists[li].name, net);
 	if (req->json) {
 		ctl_out_printf(o, "{\"list\":");
@@ -677,6 +684,7 @@ cmd_stats(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 		{ "redis_rtt_avg_us", r.rtt_count ? r.rtt_us_sum / r.rtt_count : 0 },
 		{ "redis_rtt_max_us", r.rtt_us_max },
 		{ "runtime_entries", runtime },
+		{ "runtime_shared", (uint64_t)share_is_up(*ad->share) },
 	};
 	size_t n = sizeof(lines) / sizeof(lines[0]);
 	if (req->json)

@@ -18,6 +18,7 @@ struct server;
 struct upstream;
 struct cache;
 struct journal;
+struct share;
 struct ctl_out;
 
 struct admin {
@@ -29,6 +30,7 @@ struct admin {
 	struct journal **journal;	/* *journal NULL: state-dir unusable */
 	const char *journal_err;	/* why, then */
 	const char *origin;		/* "rblctl@HOST": who made an entry */
+	struct share **share;		/* *share NULL: no Redis */
 	/* publishes the run-time entries as the journal has them now */
 	void (*republish)(void);
 	/* reloads config and lists as SIGHUP does; -1 with err on failure */

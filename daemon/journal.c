@@ -843,3 +843,31 @@ journal_log_size(const struct journal *j)
 {
 	return j->logsize;
 }
+
+/* ---- records for sharing ---- */
+
+size_t
+journal_record(char *buf, size_t size, int del, const struct journal_entry *e)
+{
+	char rec[RECORD_MAX];
+	struct journal_entry n = *e;
+	if (list_name(e->list, n.list) < 0 || normalize_net(&e->net, &n.net) < 0)
+		return 0;
+	size_t len = format_record(rec, del, &n) - 1;	/* no newline */
+	if (len + 1 > size)
+		return 0;
+	memcpy(buf, rec, len);
+	buf[len] = '\0';
+	return len;
+}
+
+int
+journal_parse(char *line, struct journal_entry *e, int *del, const char **why)
+{
+	struct rec r;
+	if (parse_record(line, strlen(line), &r, why) < 0)
+		return -1;
+	*e = r.e;
+	*del = r.del;
+	return 0;
+}

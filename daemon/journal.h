@@ -122,4 +122,15 @@ int64_t journal_log_size(const struct journal *j);
  * from crc (start with 0). */
 uint32_t journal_crc32(uint32_t crc, const void *buf, size_t len);
 
+/* One record as journal.log holds it, without the newline, into buf:
+ * how other hosts get an entry (see share.c).  Returns its length, or 0
+ * when e is not valid or buf is too small (2048 bytes always do). */
+size_t journal_record(char *buf, size_t size, int del,
+    const struct journal_entry *e);
+
+/* Parses such a record (NUL-terminated; split in place): 0 with *e and
+ * *del (a "del" record fills only list and net), or -1 with *why. */
+int journal_parse(char *line, struct journal_entry *e, int *del,
+    const char **why);
+
 #endif

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "query.h"
 #include "server.h"
+#include "share.h"
 #include "upstream.h"
 
 #define RETIRED_MAX	64
@@ -46,6 +47,7 @@ static struct {
 	struct journal *journal;	/* NULL when state-dir is unusable */
 	char journal_err[256];
 	struct control *control;
+	struct share *share;		/* run-time entries through Redis */
 	struct admin adm;		/* what rblctl's commands see */
 	char origin[JOURNAL_ORIGIN_MAX];
 	uint32_t gen;		/* of the last snapshot built */
@@ -525,6 +527,7 @@ open_control(struct ev_loop *loop, const struct config *cfg)
 	g.adm.journal = &g.journal;
 	g.adm.journal_err = g.journal_err;
 	g.adm.origin = g.origin;
+	g.adm.share = &g.share;
 	g.adm.republish = republish;
 	g.adm.reload = reload_config;
 	gid_t gid = (gid_t)-1;
@@ -683,6 +686,11 @@ main(int argc, char **argv)
 		log_info("listening on %s (UDP and TCP), %d worker%s",
 		    cfg->listen[i].text, cfg->workers, cfg->workers == 1 ? "" : "s");
 
+	/* after daemon(): its connections belong to this process's loop */
+	if (cfg->redis.enabled &&
+	    !(g.share = share_new(cfg, loop, &g.journal, republish)))
+		log_warnx("redis: cannot share run-time entries (out of memory "
+		    "or bad address)");
 	ev_timer poll, expire;
 	ev_timer_init(&poll, check_lists_cb, 1.0, 1.0);
 	ev_timer_start(loop, &poll);
@@ -693,6 +701,7 @@ main(int argc, char **argv)
 	/* the upstream thread first (it posts into the workers' loops), its
 	 * memory last (the workers post into its queue) */
 	control_free(g.control);
+	share_free(g.share);
 	upstream_stop(g.up);
 	server_stop(g.srv);
 	g.srv = NULL;
