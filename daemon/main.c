@@ -673,8 +673,13 @@ main(int argc, char **argv)
 	server_set_upstream(g.srv, up);
 	open_control(loop, cfg);
 	drop_privileges(cfg->user);
-	if (!foreground && daemon(0, 0) < 0)
-		fatal("daemon");
+	if (!foreground) {
+		if (daemon(0, 0) < 0)
+			fatal("daemon");
+		/* the loop's kernel state (epoll set, signal pipe) came from
+		 * the parent: libev re-creates it in the child */
+		ev_loop_fork(loop);
+	}
 
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	upstream_start(up, cfg);
