@@ -21,6 +21,7 @@
 #define MIN_CAP		16
 #define EXT_OVERHEAD	16	/* what malloc adds to a small block */
 #define F_PREFETCHED	1
+#define F_STALE		2	/* serving stale: ttl holds when it really ended */
 
 struct centry {
 	uint32_t hnext;		/* hash chain, or free list */
@@ -428,9 +429,9 @@ cache_get_result(struct cache *c, const struct cache_key *key, uint32_t now,
 		struct centry *e = &s->e[i];
 		fill_result(e, out);
 		out->ttl = e->expires - now;
-		rc = CACHE_FRESH;
+		rc = e->flags & F_STALE ? CACHE_STALE : CACHE_FRESH;
 		/* the last tenth of its life, at least the last second */
-		if (!(e->flags & F_PREFETCHED) &&
+		if (!(e->flags & (F_PREFETCHED | F_STALE)) &&
 		    ((uint64_t)out->ttl * 10 <= e->ttl || out->ttl == 1)) {
 			e->flags |= F_PREFETCHED;
 			s->prefetch++;
@@ -454,11 +455,24 @@ cache_get_stale(struct cache *c, const struct cache_key *key, uint32_t now,
 	int found = 0;
 	pthread_mutex_lock(&s->mu);
 	uint32_t i = find(s, k, h);
-	if (i != NIL && (uint64_t)s->e[i].expires + max_stale > now) {
-		fill_result(&s->e[i], out);
+	struct centry *e = i != NIL ? &s->e[i] : NULL;
+	uint32_t end = e && (e->flags & F_STALE) ? e->ttl : e ? e->expires : 0;
+	if (e && (uint64_t)end + max_stale > now) {
+		fill_result(e, out);
 		out->ttl = CACHE_STALE_TTL;
 		s->stale++;
 		found = 1;
+		/* RFC 8767 §5: answer stale at once for a while instead of
+		 * making every query wait for the failing upstream again */
+		if (!(e->flags & F_STALE)) {
+			e->ttl = e->expires;
+			e->flags = F_STALE;
+		}
+		uint64_t until = (uint64_t)now + CACHE_STALE_TTL;
+		if (until > (uint64_t)end + max_stale)
+			until = (uint64_t)end + max_stale;
+		if (until > e->expires)
+			e->expires = (uint32_t)until;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return found;

@@ -13,7 +13,7 @@
  * least recently used entry (so eviction order is LRU per shard, which
  * approximates a global LRU).  Expired entries stay until evicted so
  * that serve-stale can use them.  Memory: one fixed-size entry
- * (CACHE_ENTRY_BYTES with its hash bucket) each, plus a small block for
+ * (cache_entry_bytes() with its hash bucket) each, plus a small block for
  * entries with more than one A code or a TXT; all of it is counted
  * against the bound.  Safe from any thread.  Times are clock_sec().
  */
@@ -30,7 +30,7 @@
 #define CACHE_STALE_TTL	30	/* TTL of an answer served stale (RFC 8767 §4) */
 
 enum { CACHE_A = 1, CACHE_TXT, CACHE_VERDICT };
-enum { CACHE_MISS, CACHE_FRESH, CACHE_PREFETCH };
+enum { CACHE_MISS, CACHE_FRESH, CACHE_PREFETCH, CACHE_STALE };
 
 struct cache_key {
 	uint8_t kind;		/* CACHE_A, CACHE_TXT or CACHE_VERDICT */
@@ -61,7 +61,7 @@ size_t cache_entry_bytes(void);
 struct cache *cache_new(uint64_t max_memory);
 void cache_free(struct cache *c);
 
-/* Changes the bound; a smaller one takes effect as entries are added. */
+/* Changes the bound; a smaller one evicts at once. */
 void cache_set_limit(struct cache *c, uint64_t max_memory);
 
 /* A small number that names an upstream source across reloads (results
@@ -71,13 +71,19 @@ int cache_source_id(struct cache *c, const char *name);
 
 /* Looks a result up.  CACHE_FRESH: *out holds it, out->ttl the seconds
  * left.  CACHE_PREFETCH: the same, and the entry is in the last tenth of
- * its life: the caller should refresh it (returned once per entry, so
- * one refresh is asked for).  CACHE_MISS: nothing fresh. */
+ * its life (or its last second): the caller should refresh it (returned
+ * once per entry, so one refresh is asked for).  CACHE_STALE: an expired
+ * result that cache_get_stale() lent a short new life, see there.
+ * CACHE_MISS: nothing fresh. */
 int cache_get_result(struct cache *c, const struct cache_key *k, uint32_t now,
     struct upstream_raw *out);
 
 /* An expired result at most max_stale seconds past its end: returns 1
- * with *out (ttl = CACHE_STALE_TTL), else 0.  For serve-stale only. */
+ * with *out (ttl = CACHE_STALE_TTL), else 0.  For serve-stale only:
+ * called because upstream failed, it also keeps the entry answering (as
+ * CACHE_STALE) for CACHE_STALE_TTL more seconds, never past its end +
+ * max_stale, so that during an outage one query in that time waits for
+ * upstream, not every one (RFC 8767 §5's failure recheck). */
 int cache_get_stale(struct cache *c, const struct cache_key *k, uint32_t now,
     uint32_t max_stale, struct upstream_raw *out);
 

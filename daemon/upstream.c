@@ -117,7 +117,10 @@ upstream_new(const struct config *cfg, struct cache *cache)
 	 * these).  main raises RLIMIT_NOFILE to match. */
 	if ((r = ub_ctx_set_option(u->ctx, "outgoing-range:", UPSTREAM_PORTS)) != 0 ||
 	    (r = ub_ctx_set_option(u->ctx, "num-queries-per-thread:",
-	    UPSTREAM_QUERIES)) != 0)
+	    UPSTREAM_QUERIES)) != 0 ||
+	    /* our prefetch near the end of a TTL would otherwise get
+	     * libunbound's own cached copy, as old as ours */
+	    (r = ub_ctx_set_option(u->ctx, "prefetch:", "yes")) != 0)
 		goto fail;
 	if (cfg->resolver.unbound_config &&
 	    (r = ub_ctx_config(u->ctx, cfg->resolver.unbound_config)) != 0) {

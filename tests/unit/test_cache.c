@@ -7,7 +7,8 @@
  * not collide and that an IPv4 key ignores bytes 4..15; the expiry edge
  * (fresh up to now+ttl-1, a miss at now+ttl); prefetch (once per entry,
  * in the last tenth of its life, again after a new put); serve-stale
- * (up to max_stale seconds past the end, ttl CACHE_STALE_TTL);
+ * (up to max_stale seconds past the end, ttl CACHE_STALE_TTL, then lent
+ * CACHE_STALE_TTL seconds of life as CACHE_STALE);
  * verdicts (generation, zone, expiry, listed flag and A); cache_flush
  * and cache_flush_ip; the memory bound and per-shard LRU at scale
  * (1,000,000 A entries in 4 MiB, TXT blocks, a hot set kept through a
@@ -543,25 +544,37 @@ test_stale(void **state)
 	memset(&out, 0xa5, sizeof(out));
 	assert_int_equal(cache_get_stale(c, &k, T0 + 100, 50, &out), 1);
 	assert_raw(&out, &r, CACHE_STALE_TTL);
-	assert_int_equal(cache_get_stale(c, &k, T0 + 149, 50, &out), 1);
+	/* lent 30 s: answered at once as CACHE_STALE, then a miss again */
+	assert_int_equal(get(c, &k, T0 + 110, &out), CACHE_STALE);
+	assert_int_equal(out.ttl, 20);
+	assert_int_equal(get(c, &k, T0 + 129, &out), CACHE_STALE);
+	assert_int_equal(get(c, &k, T0 + 130, &out), CACHE_MISS);
+	/* the next loan stops at the window's end, the real end + 50 */
+	assert_int_equal(cache_get_stale(c, &k, T0 + 140, 50, &out), 1);
 	assert_raw(&out, &r, CACHE_STALE_TTL);
+	assert_int_equal(get(c, &k, T0 + 149, &out), CACHE_STALE);
+	assert_int_equal(out.ttl, 1);
+	assert_int_equal(get(c, &k, T0 + 150, &out), CACHE_MISS);
 	assert_int_equal(cache_get_stale(c, &k, T0 + 150, 50, &out), 0);
 	assert_int_equal(cache_get_stale(c, &k, T0 + 100000, 50, &out), 0);
-	assert_int_equal(cache_get_stale(c, &k, T0 + 100, 0, &out), 0);
+	/* a fresh answer ends the loan */
+	cache_put_result(c, &k, T0 + 200, &r, 100);
+	assert_int_equal(get(c, &k, T0 + 210, &out), CACHE_FRESH);
+
+	struct cache_key k0 = rkey(CACHE_TXT, 5, ip("2001:db8::1"));
+	cache_put_result(c, &k0, T0, &r, 100);
+	assert_int_equal(cache_get_stale(c, &k0, T0 + 100, 0, &out), 0);
 	/* a long max_stale does not wrap */
-	assert_int_equal(cache_get_stale(c, &k, T0 + 100000, UINT32_MAX, &out),
+	assert_int_equal(cache_get_stale(c, &k0, T0 + 100000, UINT32_MAX, &out),
 	    1);
-	/* still a miss for the normal path, and still there after it */
-	assert_int_equal(get(c, &k, T0 + 120, &out), CACHE_MISS);
-	assert_int_equal(cache_get_stale(c, &k, T0 + 120, 50, &out), 1);
 
 	struct cache_key other = rkey(CACHE_TXT, 4, ip("2001:db8::2"));
 	assert_int_equal(cache_get_stale(c, &other, T0 + 100, 50, &out), 0);
 
 	struct cache_stats s = stats(c);
-	assert_int_equal(s.stale, 4);
-	assert_int_equal(s.hits, 0);
-	assert_int_equal(s.misses, 2);
+	assert_int_equal(s.stale, 3);
+	assert_int_equal(s.hits, 4);
+	assert_int_equal(s.misses, 3);
 	cache_free(c);
 }
 
