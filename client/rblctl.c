@@ -100,9 +100,16 @@ send_all(int fd, const char *buf, size_t len)
 		ssize_t k = send(fd, buf, len, MSG_NOSIGNAL);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0)
+		if (k < 0) {
+			/* the daemon may have answered and closed before
+			 * reading (e.g. too many connections): say its words */
+			int e = errno;
+			struct pollfd p = { fd, POLLIN, 0 };
+			if ((e == EPIPE || e == ECONNRESET) && poll(&p, 1, 1000) > 0)
+				return;
 			die(1, "cannot send the request to rblcached: %s",
-			    strerror(errno));
+			    strerror(e));
+		}
 		buf += k;
 		len -= (size_t)k;
 	}

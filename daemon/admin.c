@@ -100,9 +100,10 @@ cmd_add(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 	e.expires = req->for_secs ? e.added + req->for_secs : 0;
 	snprintf(e.origin, sizeof(e.origin), "%s", ad->origin);
 	if (req->opt_reason) {
-		if (strlen(req->opt_reason) >= sizeof(e.reason)) {
-			ctl_out_error(o, "reason too long (at most %zu bytes)",
-			    sizeof(e.reason) - 1);
+		/* it becomes the TXT: one character-string, which list TXT
+		 * expansion keeps to 254 bytes (as rbldnsd) */
+		if (strlen(req->opt_reason) > 254) {
+			ctl_out_error(o, "reason too long (at most 254 bytes)");
 			return -1;
 		}
 		snprintf(e.reason, sizeof(e.reason), "%s", req->opt_reason);
