@@ -64,9 +64,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-# Benchmark tools: hotpath links the daemon's objects minus main; the
+# Benchmark tools: hotpath and cachemem link the daemon's objects minus main; the
 # others (load generator, do-nothing responder) stand alone.
-$(BUILD)/bench/hotpath: $(BUILD)/obj/bench/hotpath.o $(DAEMON_OBJ) $(COMMON_OBJ)
+$(BUILD)/bench/hotpath $(BUILD)/bench/cachemem: $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
