@@ -263,31 +263,40 @@ cmd_list(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 
 /* ---- check ---- */
 
-struct waitbox {
+/* Where check's upstream replies land.  It lives as long as the
+ * process (the upstream thread may answer a lookup check gave up on,
+ * any time later), with a private loop that only runs while a check
+ * waits; replies of an earlier check are told apart by their cookie. */
+static struct waitbox {
+	int ready;
+	struct ev_loop *loop;
 	struct upstream_mailbox mb;
 	ev_async wake;
+	ev_timer timer;
 	struct query_upstream *up;
+	uintptr_t seq;
 	int left;
-};
+} wb;
 
 static void
 check_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
-	struct waitbox *wb = a->data;
+	(void)a;
 	(void)revents;
-	struct upstream_reply *r = upstream_mailbox_take(&wb->mb);
+	struct upstream_reply *r = upstream_mailbox_take(&wb.mb);
 	while (r) {
 		struct upstream_reply *next = r->next;
-		if (r->gen < (uint32_t)wb->up->n &&
-		    wb->up->l[r->gen].state == QL_PENDING) {
-			wb->up->l[r->gen].state = QL_DONE;
-			wb->up->l[r->gen].r = r->r;
-			wb->left--;
+		if ((uintptr_t)r->cookie == wb.seq && wb.up &&
+		    r->gen < (uint32_t)wb.up->n &&
+		    wb.up->l[r->gen].state == QL_PENDING) {
+			wb.up->l[r->gen].state = QL_DONE;
+			wb.up->l[r->gen].r = r->r;
+			wb.left--;
 		}
 		free(r);
 		r = next;
 	}
-	if (wb->left <= 0)
+	if (wb.left <= 0)
 		ev_break(loop, EVBREAK_ALL);
 }
 
@@ -305,18 +314,20 @@ static void
 lookup_wait(struct admin *ad, const struct snapshot *s,
     struct query_upstream *up)
 {
-	struct waitbox wb;
-	memset(&wb, 0, sizeof(wb));
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-	if (!loop)
-		return;
-	pthread_mutex_init(&wb.mb.mu, NULL);
-	wb.mb.loop = loop;
-	wb.mb.wake = &wb.wake;
+	if (!wb.ready) {
+		if (!(wb.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK)))
+			return;
+		pthread_mutex_init(&wb.mb.mu, NULL);
+		wb.mb.loop = wb.loop;
+		wb.mb.wake = &wb.wake;
+		ev_async_init(&wb.wake, check_wake_cb);
+		ev_async_start(wb.loop, &wb.wake);
+		ev_init(&wb.timer, check_timeout_cb);
+		wb.ready = 1;
+	}
+	wb.seq++;
 	wb.up = up;
-	ev_async_init(&wb.wake, check_wake_cb);
-	wb.wake.data = &wb;
-	ev_async_start(loop, &wb.wake);
+	wb.left = 0;
 	int tmo = 0;
 	for (int i = 0; i < up->n; i++) {
 		struct query_lookup *l = &up->l[i];
@@ -325,32 +336,21 @@ lookup_wait(struct admin *ad, const struct snapshot *s,
 		struct upstream_ask a = { l->qname, l->qtype,
 		    l->cacheable ? &l->key : NULL,
 		    s->cfg->upstreams[l->upstream].name, 0 };
-		if (upstream_request(ad->up, &a, &wb.mb, NULL, (uint32_t)i) == 0)
+		if (upstream_request(ad->up, &a, &wb.mb, (void *)wb.seq,
+		    (uint32_t)i) == 0)
 			wb.left++;
 		if (l->timeout_ms > tmo)
 			tmo = l->timeout_ms;
 	}
-	ev_timer t;
-	ev_timer_init(&t, check_timeout_cb, tmo / 1000.0 + 0.05, 0.);
-	ev_timer_start(loop, &t);
+	ev_timer_set(&wb.timer, tmo / 1000.0 + 0.05, 0.);
+	ev_timer_start(wb.loop, &wb.timer);
 	if (wb.left > 0)
-		ev_run(loop, 0);
+		ev_run(wb.loop, 0);
+	ev_timer_stop(wb.loop, &wb.timer);
+	wb.up = NULL;
 	for (int i = 0; i < up->n; i++)
 		if (up->l[i].state == QL_PENDING)
 			up->l[i].state = QL_TIMEOUT;
-	/* the upstream thread may still post late replies: take them */
-	ev_async_stop(loop, &wb.wake);
-	ev_timer_stop(loop, &t);
-	pthread_mutex_lock(&wb.mb.mu);
-	wb.mb.loop = NULL;
-	pthread_mutex_unlock(&wb.mb.mu);
-	for (struct upstream_reply *r = upstream_mailbox_take(&wb.mb), *n; r;
-	    r = n) {
-		n = r->next;
-		free(r);
-	}
-	ev_loop_destroy(loop);
-	pthread_mutex_destroy(&wb.mb.mu);
 }
 
 /* One query through the real path; returns the answer's length. */

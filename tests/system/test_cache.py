@@ -1068,3 +1068,32 @@ def test_redis_wrong_password(cached, fault, redis_srv):
     assert d2.a("192.0.2.4") == LISTED
     assert wait_key(r.client(), rkey("192.0.2.4"))
     assert not redis_lines(d2, "authentication failed")
+
+
+# --------------------------------------------------------------------------
+# rblctl check on the upstream path
+
+def test_check_reports_upstream_parts_and_survives_late_answers(cached, fault):
+    """check runs the real lookups: a fresh answer, then the cached one;
+    an upstream slower than timeout-ms is reported as such, and its late
+    answer (arriving after check returned) is harmless."""
+    f = fault(ZEN)
+    f.set_zone(ZEN, a="127.0.0.4")
+    f.set(rev("192.0.2.9", ZEN), a="127.0.0.4", delay_ms=800)
+    # libunbound waits for the slow answer instead of resending
+    d = zen_daemon(cached, f, timeout_ms=300,
+                   ub_extra="infra-cache-min-rtt: 1500")
+    out = ctl(d, "check", "192.0.2.4")
+    assert "zone bl.rblcache.internal: LISTED (score 3, threshold 3)" in out, out
+    assert "127.0.0.4, TTL 300, fresh" in out, out
+    assert "mail server sees: A %s" % LISTED in out, out
+    out = ctl(d, "check", "192.0.2.4")
+    assert ", cache" in out and "fresh" not in out, out
+    t0 = time.monotonic()
+    out = ctl(d, "check", "192.0.2.9")
+    assert time.monotonic() - t0 < 1.2
+    assert "not listed" in out and "no answer within 300 ms" in out, out
+    time.sleep(1.0)                     # the late answer comes in
+    out = ctl(d, "check", "192.0.2.9")  # now from the cache
+    assert "LISTED" in out and ", cache" in out, out
+    assert d.a("192.0.2.4") == LISTED
