@@ -16,9 +16,11 @@
 #include <hiredis/hiredis.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
@@ -38,8 +40,21 @@ struct edit {
 	char *field, *value;
 };
 
+/* KEYS: hash, channel; ARGV: field, value, the value's time (ms). */
+static const char set_if_newer[] =
+    "local cur = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if cur then "
+    "  local ms = tonumber(string.match(cur, '^(%d+)')) "
+    "  if ms and ms > tonumber(ARGV[3]) then return 0 end "
+    "end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+    "redis.call('PUBLISH', KEYS[2], ARGV[1]) "
+    "return 1";
+
 struct share {
 	struct ev_loop *loop;
+	char *qpath;			/* state-dir/redis-queue */
+	int unacked;			/* queued edits pushed, not yet answered */
 	struct journal **journal;
 	void (*changed)(void);
 	char *name, *host, *path, *password;
@@ -199,12 +214,89 @@ queue_clear(struct share *s)
 }
 
 static void
-send_edit(struct share *s, const char *field, const char *value)
+send_edit(struct share *s, const char *field, const char *value,
+    redisCallbackFn *cb)
 {
-	const char *hset[] = { "HSET", s->hkey, field, value };
-	const char *pub[] = { "PUBLISH", s->chan, field };
-	cmdv(s->cmd, NULL, NULL, 4, hset);
-	cmdv(s->cmd, NULL, NULL, 3, pub);
+	char ms[24];
+	snprintf(ms, sizeof(ms), "%lld", strtoll(value, NULL, 10));
+	const char *eval[] = { "EVAL", set_if_newer, "2", s->hkey, s->chan,
+	    field, value, ms };
+	cmdv(s->cmd, cb, s, 8, eval);
+}
+
+/* ---- the queue of edits made while Redis was away ---- */
+
+static int
+queue_put(struct share *s, const char *field, const char *value)
+{
+	/* the newest edit of a field replaces a queued one */
+	for (size_t i = 0; i < s->nqueue; i++)
+		if (strcmp(s->queue[i].field, field) == 0) {
+			char *v = strdup(value);
+			if (!v)
+				return -1;
+			free(s->queue[i].value);
+			s->queue[i].value = v;
+			return 0;
+		}
+	if (s->nqueue == QUEUE_MAX)
+		return -1;
+	struct edit *q = realloc(s->queue, (s->nqueue + 1) * sizeof(*q));
+	if (!q)
+		return -1;
+	s->queue = q;
+	q[s->nqueue].field = strdup(field);
+	q[s->nqueue].value = strdup(value);
+	if (!q[s->nqueue].field || !q[s->nqueue].value) {
+		free(q[s->nqueue].field);
+		free(q[s->nqueue].value);
+		return -1;
+	}
+	s->nqueue++;
+	return 0;
+}
+
+/* Appends one edit to the queue file ("FIELD TAB VALUE", fsync'ed):
+ * records never hold a TAB, their fields are %-escaped. */
+static void
+queue_save(struct share *s, const char *field, const char *value)
+{
+	FILE *f = s->qpath ? fopen(s->qpath, "a") : NULL;
+	if (!f || fprintf(f, "%s\t%s\n", field, value) < 0 || fflush(f) != 0 ||
+	    fsync(fileno(f)) < 0)
+		log_warn("redis %s: cannot keep an edit for later in %s", s->name,
+		    s->qpath ? s->qpath : "state-dir");
+	if (f)
+		fclose(f);
+}
+
+static void
+queue_load(struct share *s)
+{
+	FILE *f = s->qpath ? fopen(s->qpath, "r") : NULL;
+	char line[VALUE_MAX + 256];
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
+		if (!tab || !nl)
+			continue;	/* torn last line */
+		*tab = *nl = '\0';
+		queue_put(s, line, tab + 1);
+	}
+	fclose(f);
+}
+
+/* Every queued edit is in Redis: forget them. */
+static void
+queued_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct share *s = priv;
+	(void)ac;
+	if (!reply || --s->unacked > 0)
+		return;
+	if (s->qpath && unlink(s->qpath) < 0 && errno != ENOENT)
+		log_warn("redis %s: %s", s->name, s->qpath);
 }
 
 static void
@@ -281,14 +373,20 @@ hget_cb(redisAsyncContext *ac, void *reply, void *priv)
 	free(field);
 }
 
+struct seen {
+	const char *field;
+	long long ms;
+};
+
 static int
-cmp_str(const void *a, const void *b)
+cmp_seen(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct seen *)a)->field,
+	    ((const struct seen *)b)->field);
 }
 
-/* The whole hash: merge it, push what only this host has, drop old
- * tombstones.  The session is up from here. */
+/* The whole hash: merge it, push what this host has newer or alone,
+ * drop old tombstones.  The session is up from here. */
 static void
 hgetall_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -303,15 +401,18 @@ hgetall_cb(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	int changed = 0;
 	size_t n = r->elements / 2;
-	char **fields = calloc(n + 1, sizeof(*fields));
+	struct seen *seen = calloc(n + 1, sizeof(*seen));
+	size_t k = 0;
 	int64_t now_ms = clock_wall() * 1000;
 	for (size_t i = 0; i < n; i++) {
 		redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
 		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			continue;
-		if (fields)
-			fields[i] = f->str;
 		long long ms = strtoll(v->str, NULL, 10), exp = 0;
+		if (seen) {
+			seen[k].field = f->str;
+			seen[k++].ms = ms;
+		}
 		const char *sp = strchr(v->str, ' ');
 		/* "MS add CRC ADDED EXPIRES ..." */
 		if (sp && strncmp(sp + 1, "add ", 4) == 0)
@@ -325,30 +426,28 @@ hgetall_cb(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		changed |= apply(s, f->str, v->str);
 	}
-	/* what only this host has (added before sharing, or while Redis
-	 * was away and this host restarted) goes out now */
+	/* what this host has newer (made while Redis was away) or alone
+	 * (added before sharing) goes out now; the script keeps whatever
+	 * another host wrote meanwhile if that is newer still */
 	struct journal *j = *s->journal;
-	if (j && fields) {
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (fields[i])
-				fields[k++] = fields[i];
-		qsort(fields, k, sizeof(*fields), cmp_str);
+	if (j && seen) {
+		qsort(seen, k, sizeof(*seen), cmp_seen);
 		const struct journal_entry *e;
 		size_t ne = journal_entries(j, clock_wall(), &e);
 		for (size_t i = 0; i < ne; i++) {
 			char field[200], rec[VALUE_MAX], value[VALUE_MAX + 24];
-			char *key = field;
+			struct seen key = { field, 0 }, *hit;
 			field_of(&e[i], field, sizeof(field));
-			if (bsearch(&key, fields, k, sizeof(*fields), cmp_str) ||
+			hit = bsearch(&key, seen, k, sizeof(*seen), cmp_seen);
+			if ((hit && hit->ms >= (long long)e[i].added * 1000) ||
 			    !journal_record(rec, sizeof(rec), 0, &e[i]))
 				continue;
 			snprintf(value, sizeof(value), "%lld %s",
 			    (long long)e[i].added * 1000, rec);
-			send_edit(s, field, value);
+			send_edit(s, field, value, NULL);
 		}
 	}
-	free(fields);
+	free(seen);
 	ev_timer_stop(s->loop, &s->timer);
 	s->state = S_UP;
 	s->backoff = BACKOFF_MIN;
@@ -364,8 +463,9 @@ both_ready(struct share *s)
 {
 	if (!s->cmd_ok || !s->sub_ok || s->state != S_SETUP)
 		return;
+	s->unacked = (int)s->nqueue;
 	for (size_t i = 0; i < s->nqueue; i++)
-		send_edit(s, s->queue[i].field, s->queue[i].value);
+		send_edit(s, s->queue[i].field, s->queue[i].value, queued_cb);
 	queue_clear(s);
 	const char *all[] = { "HGETALL", s->hkey };
 	cmdv(s->cmd, hgetall_cb, NULL, 2, all);
@@ -396,8 +496,11 @@ sub_cb(redisAsyncContext *ac, void *reply, void *priv)
 	if (strcmp(kind, "subscribe") == 0) {
 		s->sub_ok = 1;
 		both_ready(s);
-	} else if (strcmp(kind, "message") == 0 && s->state == S_UP &&
+	} else if (strcmp(kind, "message") == 0 &&
+	    (s->state == S_UP || s->state == S_SETUP) &&
 	    r->element[2]->type == REDIS_REPLY_STRING && s->cmd) {
+		/* during set-up too: the reply comes after the hash's, or
+		 * the merge takes the newer value either way */
 		char *field = strdup(r->element[2]->str);
 		const char *hget[] = { "HGET", s->hkey, field };
 		if (field && cmdv(s->cmd, hget_cb, field, 3, hget) != REDIS_OK)
@@ -473,6 +576,10 @@ share_new(const struct config *cfg, struct ev_loop *loop,
 		share_free(s);
 		return NULL;
 	}
+	if (cfg->state_dir && asprintf(&s->qpath, "%s/redis-queue",
+	    cfg->state_dir) < 0)
+		s->qpath = NULL;
+	queue_load(s);
 	ev_init(&s->timer, timer_cb);
 	s->timer.data = s;
 	session_start(s);
@@ -495,6 +602,7 @@ share_free(struct share *s)
 	free(s->password);
 	free(s->hkey);
 	free(s->chan);
+	free(s->qpath);
 	free(s);
 }
 
@@ -508,33 +616,14 @@ share_edit(struct share *s, int del, const struct journal_entry *e,
 	field_of(e, field, sizeof(field));
 	snprintf(value, sizeof(value), "%lld %s", (long long)when_ms, rec);
 	if (s->state == S_UP && s->cmd) {
-		send_edit(s, field, value);
+		send_edit(s, field, value, NULL);
 		return;
 	}
-	/* the newest edit of a field replaces a queued one */
-	for (size_t i = 0; i < s->nqueue; i++)
-		if (strcmp(s->queue[i].field, field) == 0) {
-			char *v = strdup(value);
-			if (v) {
-				free(s->queue[i].value);
-				s->queue[i].value = v;
-			}
-			return;
-		}
-	if (s->nqueue == QUEUE_MAX)
-		return;
-	struct edit *q = realloc(s->queue, (s->nqueue + 1) * sizeof(*q));
-	if (!q)
-		return;
-	s->queue = q;
-	q[s->nqueue].field = strdup(field);
-	q[s->nqueue].value = strdup(value);
-	if (q[s->nqueue].field && q[s->nqueue].value)
-		s->nqueue++;
-	else {
-		free(q[s->nqueue].field);
-		free(q[s->nqueue].value);
-	}
+	if (queue_put(s, field, value) == 0)
+		queue_save(s, field, value);
+	else
+		log_warnx("redis %s: too many edits waiting for Redis; \"%s\" "
+		    "stays on this host", s->name, field);
 }
 
 int

@@ -16,7 +16,10 @@
  *                        hosts learn of it (dropped after 30 days)
  *   PREFIX "v1:events"   channel; a message is a field that changed
  * Two hosts editing one entry: the edit with the later time wins (last
- * writer wins, by each host's clock), on every host.
+ * writer wins, by each host's clock), on every host: Redis keeps a value
+ * only when it is not older than the one it replaces (a Lua script), and
+ * a host applies only values newer than its own.  Edits made while Redis
+ * is away are queued in state-dir/redis-queue and pushed when it is back.
  *
  * Runs on main's loop and touches main's journal; never blocks.
  */
