@@ -20,6 +20,7 @@
 #define NIL		UINT32_MAX
 #define MIN_CAP		16
 #define EXT_OVERHEAD	16	/* what malloc adds to a small block */
+#define TRIM_SCAN	256	/* entries without a block trim() looks past */
 #define F_PREFETCHED	1
 #define F_STALE		2	/* serving stale: ttl holds when it really ended */
 
@@ -117,7 +118,7 @@ cache_new(uint64_t max_memory)
 	return c;
 }
 
-static void trim(struct shard *s, uint32_t keep);
+static int trim(struct shard *s, uint32_t keep, uint32_t scan);
 static void shard_clear(struct shard *s);
 
 void
@@ -129,9 +130,10 @@ cache_set_limit(struct cache *c, uint64_t max_memory)
 		s->budget = max_memory / CACHE_SHARDS;
 		/* the array cannot shrink in place: when the entries' blocks
 		 * are not enough, the shard starts anew (empty by then) */
-		trim(s, NIL);
-		if (shard_bytes(s) > s->budget)
+		if (trim(s, NIL, UINT32_MAX) < 0) {
+			s->evictions += s->count;
 			shard_clear(s);
+		}
 		pthread_mutex_unlock(&s->mu);
 	}
 }
@@ -329,15 +331,25 @@ slot(struct shard *s)
 	return i;
 }
 
-/* Evicts from the LRU end until the shard fits its budget again, never
- * the entry keep. */
-static void
-trim(struct shard *s, uint32_t keep)
+/* Evicts entries that hold a block, least recently used first, until
+ * the shard fits its budget again: only their blocks free bytes (the
+ * array stays as it is), so evicting the others would empty the shard
+ * for nothing.  Looks at most scan entries without a block; never evicts
+ * keep.  Returns 0 when the shard fits, -1 when it still does not. */
+static int
+trim(struct shard *s, uint32_t keep, uint32_t scan)
 {
-	while (shard_bytes(s) > s->budget && s->tail != NIL && s->tail != keep) {
-		drop(s, s->tail);
-		s->evictions++;
+	uint32_t i = s->tail;
+	while (shard_bytes(s) > s->budget && i != NIL && scan > 0) {
+		uint32_t prev = s->e[i].prev;
+		if (i != keep && s->e[i].ext) {
+			drop(s, i);
+			s->evictions++;
+		} else
+			scan--;
+		i = prev;
 	}
+	return shard_bytes(s) > s->budget ? -1 : 0;
 }
 
 /* Inserts or replaces the entry for k; returns its index, or NIL. */
@@ -457,7 +469,10 @@ cache_get_stale(struct cache *c, const struct cache_key *key, uint32_t now,
 	uint32_t i = find(s, k, h);
 	struct centry *e = i != NIL ? &s->e[i] : NULL;
 	uint32_t end = e && (e->flags & F_STALE) ? e->ttl : e ? e->expires : 0;
-	if (e && (uint64_t)end + max_stale > now) {
+	/* a fresh entry is no stale answer: a lookup that timed out may
+	 * have been answered into the cache since */
+	if (e && (e->flags & F_STALE || e->expires <= now) &&
+	    (uint64_t)end + max_stale > now) {
 		fill_result(e, out);
 		out->ttl = CACHE_STALE_TTL;
 		s->stale++;
@@ -519,7 +534,12 @@ cache_put_result(struct cache *c, const struct cache_key *key, uint32_t now,
 	e->ext = ext;
 	if (ext) {
 		s->ext_bytes += extlen + EXT_OVERHEAD;
-		trim(s, i);
+		/* no older block to give way within a short look: this
+		 * entry goes instead, the bound holds */
+		if (trim(s, i, TRIM_SCAN) < 0) {
+			drop(s, i);
+			s->evictions++;
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 }

@@ -320,6 +320,22 @@ redis_encode(const struct upstream_raw *r, uint32_t ttl, char *out,
 	return len < size ? len : 0;
 }
 
+/* Reads one or more decimal digits (no sign, no blank) up to max;
+ * returns the end, or NULL. */
+static char *
+strict_num(char *p, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	char *q = p;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		v = v * 10 + (unsigned long long)(*q - '0');
+		if (v > max)
+			return NULL;
+	}
+	*out = v;
+	return q > p ? q : NULL;
+}
+
 /* Parses a value read back; returns the seconds it has left (0: expired
  * or not a value this version wrote), *life its whole TTL. */
 uint32_t
@@ -334,13 +350,15 @@ upstream_redis_decode(const char *val, size_t len, int64_t now,
 	memset(r, 0, offsetof(struct upstream_raw, txt));
 	r->txt[0] = '\0';
 	r->txtlen = 0;
-	long long exp;
-	unsigned ttl;
-	int off = 0;
-	if (sscanf(buf, "%lld %u %n", &exp, &ttl, &off) != 2 || off == 0 ||
-	    exp <= now || ttl == 0 || exp - now > (long long)ttl)
+	/* anything may have written there: digits only, single spaces,
+	 * dotted quads that inet_pton takes */
+	unsigned long long exp, ttl;
+	char *p = buf, *tok;
+	if (!(p = strict_num(p, 999999999999ULL, &exp)) || *p++ != ' ' ||
+	    !(p = strict_num(p, 0xffffffffULL, &ttl)) || *p++ != ' ' ||
+	    (long long)exp <= now || ttl == 0 ||
+	    (long long)exp - now > (long long)ttl)
 		return 0;
-	const char *p = buf + off;
 	if (strcmp(p, "N") == 0)
 		r->status = UPS_NXDOMAIN;
 	else if (strcmp(p, "D") == 0)
@@ -351,28 +369,35 @@ upstream_redis_decode(const char *val, size_t len, int64_t now,
 		if (r->txtlen >= sizeof(r->txt))
 			return 0;
 		memcpy(r->txt, p + 2, r->txtlen + 1);
-	} else if (p[0] == 'A' && (p[1] == ' ' || p[1] == '\0')) {
+	} else if (strncmp(p, "A ", 2) == 0) {
 		r->status = UPS_ANSWER;
-		for (p++; *p == ' '; ) {
-			unsigned a, b, c, d;
-			int k = 0;
-			if (r->na == UPSTREAM_MAX_A ||
-			    sscanf(p, " %3u.%3u.%3u.%3u%n", &a, &b, &c, &d, &k) != 4 ||
-			    a > 255 || b > 255 || c > 255 || d > 255)
+		for (p += 2; (tok = strsep(&p, " ")) != NULL; ) {
+			struct in_addr in;
+			if (r->na == UPSTREAM_MAX_A || inet_pton(AF_INET, tok, &in) != 1)
 				return 0;
-			r->a[r->na++] = a << 24 | b << 16 | c << 8 | d;
-			p += k;
+			r->a[r->na++] = ntohl(in.s_addr);
 		}
-		if (*p || r->na == 0)
-			return 0;
 	} else
 		return 0;
-	*life = ttl;
-	r->ttl = (uint32_t)(exp - now);
+	*life = (uint32_t)ttl;
+	r->ttl = (uint32_t)((long long)exp - now);
 	return r->ttl;
 }
 
 /* ---- lookups ---- */
+
+/* Answers that say "you may not use this list" (Spamhaus 127.255.255.x,
+ * anything outside 127.0.0.0/8) are not cached here nor shared: a fixed
+ * setup (query-zone, resolver) must see the list's real answer at once,
+ * and one host's refusal must not reach the others through Redis. */
+static int
+refusal(const struct upstream_raw *r)
+{
+	for (int i = 0; r->status == UPS_ANSWER && i < r->na; i++)
+		if ((r->a[i] >> 24) != 127 || (r->a[i] >> 8) == 0x7fffff)
+			return 1;
+	return 0;
+}
 
 static void
 lookup_free(struct lookup *l)
@@ -388,8 +413,10 @@ finish(struct upstream *u, struct lookup *l, struct upstream_raw *raw,
     int from_redis)
 {
 	unlink_lookup(u, l);
-	if (l->cached && raw->status != UPS_FAIL) {
-		uint32_t ttl = from_redis ? raw->ttl : cache_ttl(u, raw);
+	if (l->cached && raw->status != UPS_FAIL && !refusal(raw)) {
+		uint32_t ttl = cache_ttl(u, raw);
+		if (from_redis && raw->ttl < ttl)
+			ttl = raw->ttl;	/* what is left, within our limits */
 		if (ttl) {
 			if (u->cache)
 				cache_put_result(u->cache, &l->key, clock_sec(), raw, ttl);

@@ -957,6 +957,51 @@ test_set_limit(void **state)
 
 /* ---- source ids ---- */
 
+/* A TXT block into shards whose arrays fill their budget exactly: only
+ * entries with blocks free bytes, so at most the new entry gives way --
+ * the shard is not emptied. */
+static void
+test_block_into_full_shard(void **state)
+{
+	(void)state;
+	uint64_t max = (uint64_t)CACHE_SHARDS * 16 * cache_entry_bytes();
+	struct cache *c = cache_new(max);
+	struct upstream_raw r = raw_a(1, 2), rt = raw_txt("a TXT value");
+	for (uint32_t i = 0; i < 20000; i++) {
+		struct cache_key k = rkey(CACHE_A, 0, v4n(i));
+		cache_put_result(c, &k, T0, &r, 3600);
+	}
+	struct cache_stats before = stats(c);
+	assert_true(before.entries >= (uint64_t)CACHE_SHARDS * 15);
+	for (uint32_t i = 0; i < 64; i++) {
+		struct cache_key k = rkey(CACHE_TXT, 0, v4n(100000 + i));
+		cache_put_result(c, &k, T0, &rt, 3600);
+	}
+	struct cache_stats after = stats(c);
+	assert_true(after.bytes <= after.max_bytes);
+	/* each of the 64 inserts cost at most one entry */
+	assert_true(after.entries + 64 >= before.entries);
+	assert_int_equal(after.inserts - after.entries,
+	    after.evictions);
+	cache_free(c);
+}
+
+/* A fresh entry is no stale answer, and asking does not mark it. */
+static void
+test_stale_not_for_fresh(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(1 << 20);
+	struct upstream_raw out, r = raw_a(1, 2);
+	struct cache_key k = rkey(CACHE_A, 1, v4n(7));
+	cache_put_result(c, &k, T0, &r, 3600);
+	assert_int_equal(cache_get_stale(c, &k, T0 + 10, 3600, &out), 0);
+	assert_int_equal(get(c, &k, T0 + 20, &out), CACHE_FRESH);
+	assert_int_equal(out.ttl, 3580);
+	assert_int_equal(stats(c).stale, 0);
+	cache_free(c);
+}
+
 static void
 test_source_id(void **state)
 {
@@ -1174,6 +1219,8 @@ main(void)
 		cmocka_unit_test(test_bound_txt),
 		cmocka_unit_test(test_lru),
 		cmocka_unit_test(test_set_limit),
+		cmocka_unit_test(test_block_into_full_shard),
+		cmocka_unit_test(test_stale_not_for_fresh),
 		cmocka_unit_test(test_source_id),
 		cmocka_unit_test(test_threads),
 	};
