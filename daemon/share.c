@@ -33,6 +33,7 @@
 #define TOMBSTONE_MS	(30LL * 86400 * 1000)
 #define VALUE_MAX	2200
 #define QUEUE_MAX	10000		/* edits kept while Redis is away */
+#define KEEPALIVE_SEC	15.0
 
 enum { S_DOWN, S_SETUP, S_UP, S_DYING };
 
@@ -54,7 +55,7 @@ static const char set_if_newer[] =
 struct share {
 	struct ev_loop *loop;
 	char *qpath;			/* state-dir/redis-queue */
-	int unacked;			/* queued edits pushed, not yet answered */
+	int ping_out;			/* a keepalive PING not answered yet */
 	struct journal **journal;
 	void (*changed)(void);
 	char *name, *host, *path, *password;
@@ -69,6 +70,8 @@ struct share {
 };
 
 static void session_start(struct share *s);
+static int cmdv(redisAsyncContext *ac, redisCallbackFn *cb, void *priv,
+    int argc, const char **argv);
 
 /* ---- session ---- */
 
@@ -109,6 +112,30 @@ drop_connections(struct share *s)
 }
 
 static void
+pong_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct share *s = ac->data;
+	(void)priv;
+	if (reply)
+		s->ping_out = 0;
+}
+
+/* A silent loss (peer host gone, a firewall dropping the idle link) shows
+ * no error: a PING every KEEPALIVE_SEC must come back before the next. */
+static void
+keepalive(struct share *s)
+{
+	const char *ping[] = { "PING" };
+	if (s->ping_out) {
+		fail(s, "not answering");
+		return;
+	}
+	s->ping_out = 1;
+	cmdv(s->cmd, pong_cb, NULL, 1, ping);
+	timer_at(s, S_UP, KEEPALIVE_SEC);
+}
+
+static void
 timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct share *s = t->data;
@@ -126,6 +153,9 @@ timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		break;
 	case S_SETUP:
 		fail(s, "not answering");
+		break;
+	case S_UP:
+		keepalive(s);
 		break;
 	}
 }
@@ -170,6 +200,8 @@ connect_one(struct share *s)
 		return NULL;
 	}
 	ac->data = s;
+	if (!s->path)
+		redisEnableKeepAlive(&ac->c);
 	redisAsyncSetConnectCallback(ac, connect_cb);
 	redisAsyncSetDisconnectCallback(ac, disconnect_cb);
 	return ac;
@@ -213,15 +245,33 @@ queue_clear(struct share *s)
 	s->nqueue = 0;
 }
 
+static void edit_cb(redisAsyncContext *, void *, void *);
+
+/* Pushes one edit; edit_cb() takes it off the queue once Redis has it.
+ * (An edit of this host's own, not queued, goes out with queued 0.) */
 static void
-send_edit(struct share *s, const char *field, const char *value,
-    redisCallbackFn *cb)
+send_edit(struct share *s, const char *field, const char *value, int queued)
 {
 	char ms[24];
+	struct edit *e = NULL;
 	snprintf(ms, sizeof(ms), "%lld", strtoll(value, NULL, 10));
 	const char *eval[] = { "EVAL", set_if_newer, "2", s->hkey, s->chan,
 	    field, value, ms };
-	cmdv(s->cmd, cb, s, 8, eval);
+	if (queued && (e = malloc(sizeof(*e)))) {
+		e->field = strdup(field);
+		e->value = strdup(value);
+		if (!e->field || !e->value) {
+			free(e->field);
+			free(e->value);
+			free(e);
+			e = NULL;
+		}
+	}
+	if (cmdv(s->cmd, edit_cb, e, 8, eval) != REDIS_OK && e) {
+		free(e->field);
+		free(e->value);
+		free(e);
+	}
 }
 
 /* ---- the queue of edits made while Redis was away ---- */
@@ -287,16 +337,66 @@ queue_load(struct share *s)
 	fclose(f);
 }
 
-/* Every queued edit is in Redis: forget them. */
-static void
-queued_cb(redisAsyncContext *ac, void *reply, void *priv)
+static int
+queued(const struct share *s, const char *field)
 {
-	struct share *s = priv;
-	(void)ac;
-	if (!reply || --s->unacked > 0)
-		return;
-	if (s->qpath && unlink(s->qpath) < 0 && errno != ENOENT)
+	for (size_t i = 0; i < s->nqueue; i++)
+		if (strcmp(s->queue[i].field, field) == 0)
+			return 1;
+	return 0;
+}
+
+/* Redis has field's value (or a newer one): off the queue, unless an
+ * edit newer than the one sent is waiting; the file goes with the last. */
+static void
+queue_done(struct share *s, const char *field, const char *value)
+{
+	for (size_t i = 0; i < s->nqueue; i++) {
+		if (strcmp(s->queue[i].field, field) != 0)
+			continue;
+		if (strcmp(s->queue[i].value, value) != 0)
+			return;
+		free(s->queue[i].field);
+		free(s->queue[i].value);
+		s->queue[i] = s->queue[--s->nqueue];
+		break;
+	}
+	if (s->nqueue == 0 && s->qpath && unlink(s->qpath) < 0 &&
+	    errno != ENOENT)
 		log_warn("redis %s: %s", s->name, s->qpath);
+}
+
+static void hget_cb(redisAsyncContext *, void *, void *);
+
+static void
+edit_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct share *s = ac->data;
+	redisReply *r = reply;
+	struct edit *e = priv;
+	if (r && r->type == REDIS_REPLY_INTEGER) {
+		if (e)
+			queue_done(s, e->field, e->value);
+		if (r->integer == 0 && e && s->cmd) {
+			/* another host's edit is newer: take it */
+			char *field = strdup(e->field);
+			const char *hget[] = { "HGET", s->hkey, field };
+			if (field && cmdv(s->cmd, hget_cb, field, 3, hget) != REDIS_OK)
+				free(field);
+		}
+	} else if (r) {
+		/* READONLY, MISCONF, OOM...: the edit stays queued (on disk)
+		 * and goes out again with the next session */
+		char why[300];
+		snprintf(why, sizeof(why), "writing an edit: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+		fail(s, why);
+	}
+	if (e) {
+		free(e->field);
+		free(e->value);
+		free(e);
+	}
 }
 
 static void
@@ -331,10 +431,12 @@ apply(struct share *s, const char *field, const char *value)
 	field_of(&e, want, sizeof(want));
 	if (strcmp(want, field) != 0)
 		return 0;
+	if (queued(s, field))
+		return 0;	/* ours waits to be pushed; Redis decides then */
 	const struct journal_entry *mine = journal_find(j, e.list, &e.net, 0);
 	int64_t now = clock_wall();
 	if (mine && mine->added * 1000 > ms)
-		return 0;		/* ours is newer: it is queued or pushed */
+		return 0;		/* ours is newer: pushed at catch-up */
 	if (del) {
 		if (!mine)
 			return 0;
@@ -347,8 +449,12 @@ apply(struct share *s, const char *field, const char *value)
 		    e.list, field + strlen(e.list) + 1);
 		return 1;
 	}
-	if (e.expires && e.expires <= now)
-		return 0;
+	if (e.expires && e.expires <= now) {
+		/* a newer edit that has run out: nothing of ours stays */
+		if (!mine || journal_del(j, e.list, &e.net, err, sizeof(err)) < 0)
+			return 0;
+		return 1;
+	}
 	if (mine && mine->added == e.added && mine->expires == e.expires &&
 	    strcmp(mine->reason, e.reason) == 0 &&
 	    strcmp(mine->origin, e.origin) == 0)
@@ -444,12 +550,12 @@ hgetall_cb(redisAsyncContext *ac, void *reply, void *priv)
 				continue;
 			snprintf(value, sizeof(value), "%lld %s",
 			    (long long)e[i].added * 1000, rec);
-			send_edit(s, field, value, NULL);
+			send_edit(s, field, value, 0);
 		}
 	}
 	free(seen);
-	ev_timer_stop(s->loop, &s->timer);
-	s->state = S_UP;
+	s->ping_out = 0;
+	timer_at(s, S_UP, KEEPALIVE_SEC);
 	s->backoff = BACKOFF_MIN;
 	s->quiet = 0;
 	log_info("redis %s: sharing run-time entries (%zu in Redis)", s->name, n);
@@ -463,10 +569,8 @@ both_ready(struct share *s)
 {
 	if (!s->cmd_ok || !s->sub_ok || s->state != S_SETUP)
 		return;
-	s->unacked = (int)s->nqueue;
 	for (size_t i = 0; i < s->nqueue; i++)
-		send_edit(s, s->queue[i].field, s->queue[i].value, queued_cb);
-	queue_clear(s);
+		send_edit(s, s->queue[i].field, s->queue[i].value, 1);
 	const char *all[] = { "HGETALL", s->hkey };
 	cmdv(s->cmd, hgetall_cb, NULL, 2, all);
 }
@@ -615,15 +719,16 @@ share_edit(struct share *s, int del, const struct journal_entry *e,
 		return;
 	field_of(e, field, sizeof(field));
 	snprintf(value, sizeof(value), "%lld %s", (long long)when_ms, rec);
-	if (s->state == S_UP && s->cmd) {
-		send_edit(s, field, value, NULL);
-		return;
-	}
-	if (queue_put(s, field, value) == 0)
-		queue_save(s, field, value);
-	else
+	/* queued (and on disk) until Redis confirms it: a session that
+	 * breaks in between pushes it again */
+	if (queue_put(s, field, value) < 0) {
 		log_warnx("redis %s: too many edits waiting for Redis; \"%s\" "
 		    "stays on this host", s->name, field);
+		return;
+	}
+	queue_save(s, field, value);
+	if (s->state == S_UP && s->cmd)
+		send_edit(s, field, value, 1);
 }
 
 int
