@@ -92,6 +92,11 @@ cmd_add(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 		ctl_out_error(o, "run-time entries unavailable: %s", ad->journal_err);
 		return -1;
 	}
+	if (strlen(cfg->lists[li].name) >= JOURNAL_LIST_MAX) {
+		ctl_out_error(o, "list name \"%s\" too long for run-time entries "
+		    "(at most %d bytes)", cfg->lists[li].name, JOURNAL_LIST_MAX - 1);
+		return -1;
+	}
 	struct journal_entry e;
 	memset(&e, 0, sizeof(e));
 	snprintf(e.list, sizeof(e.list), "%s", cfg->lists[li].name);
@@ -378,6 +383,14 @@ ask(struct admin *ad, const struct snapshot *s, const char *name,
 	up->phase = QUERY_ASK;
 	size_t n = query_answer(s, pkt, len, &client, 0, out, &st,
 	    ad->up ? up : NULL);
+	/* refreshes the cache asked for are owed, as by a worker */
+	for (int i = 0; ad->up && i < up->n && up->nprefetch > 0; i++)
+		if (up->l[i].prefetch) {
+			const struct query_lookup *l = &up->l[i];
+			struct upstream_ask a = { l->qname, l->qtype, &l->key,
+			    s->cfg->upstreams[l->upstream].name, 1 };
+			upstream_request(ad->up, &a, NULL, NULL, 0);
+		}
 	if (n == 0 && up->n > 0) {
 		lookup_wait(ad, s, up);
 		up->phase = QUERY_ANSWER;
@@ -727,12 +740,12 @@ cmd_flush(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 		if (ad->cache)
 			n = cache_flush_ip(ad->cache, &ip);
 		const struct config *cfg = *ad->cfg;
-		char *names[64];
-		int k = 0;
-		for (int i = 0; i < cfg->nupstreams && k < 64; i++)
-			names[k++] = cfg->upstreams[i].name;
-		if (ad->up)
-			upstream_redis_forget(ad->up, &ip, names, k);
+		char **names = calloc((size_t)cfg->nupstreams + 1, sizeof(*names));
+		for (int i = 0; names && i < cfg->nupstreams; i++)
+			names[i] = cfg->upstreams[i].name;
+		if (ad->up && names)
+			upstream_redis_forget(ad->up, &ip, names, cfg->nupstreams);
+		free(names);
 	} else if (ad->cache)
 		n = cache_flush(ad->cache);
 	log_info("cache flushed%s%s by rblctl: %" PRIu64 " entries", text[0] ?

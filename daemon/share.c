@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,7 +312,11 @@ queue_put(struct share *s, const char *field, const char *value)
 static void
 queue_save(struct share *s, const char *field, const char *value)
 {
-	FILE *f = s->qpath ? fopen(s->qpath, "a") : NULL;
+	int fd = s->qpath ? open(s->qpath, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600) : -1;
+	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	if (!f || fprintf(f, "%s\t%s\n", field, value) < 0 || fflush(f) != 0 ||
 	    fsync(fileno(f)) < 0)
 		log_warn("redis %s: cannot keep an edit for later in %s", s->name,
