@@ -66,6 +66,7 @@ struct share {
 	int state, cmd_ok, sub_ok, quiet, ever_up;
 	double backoff;
 	ev_timer timer;
+	ev_timer publish;		/* applied edits -> one new snapshot */
 	struct edit *queue;
 	size_t nqueue;
 };
@@ -474,13 +475,31 @@ apply(struct share *s, const char *field, const char *value)
 }
 
 static void
+publish_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct share *s = t->data;
+	(void)loop;
+	(void)revents;
+	s->changed();
+}
+
+/* One new snapshot for all the edits applied in this loop iteration: a
+ * burst from another host costs one rebuild, not one per edit. */
+static void
+changed_soon(struct share *s)
+{
+	if (!ev_is_active(&s->publish))
+		ev_timer_start(s->loop, &s->publish);
+}
+
+static void
 hget_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct share *s = ac->data;
 	redisReply *r = reply;
 	char *field = priv;
 	if (r && r->type == REDIS_REPLY_STRING && apply(s, field, r->str))
-		s->changed();
+		changed_soon(s);
 	free(field);
 }
 
@@ -565,7 +584,7 @@ hgetall_cb(redisAsyncContext *ac, void *reply, void *priv)
 	s->quiet = 0;
 	log_info("redis %s: sharing run-time entries (%zu in Redis)", s->name, n);
 	if (changed)
-		s->changed();
+		changed_soon(s);
 }
 
 /* Both connections ready: push the queue, then read everything. */
@@ -691,6 +710,8 @@ share_new(const struct config *cfg, struct ev_loop *loop,
 	queue_load(s);
 	ev_init(&s->timer, timer_cb);
 	s->timer.data = s;
+	ev_timer_init(&s->publish, publish_cb, 0., 0.);
+	s->publish.data = s;
 	session_start(s);
 	return s;
 }
@@ -700,8 +721,10 @@ share_free(struct share *s)
 {
 	if (!s)
 		return;
-	if (s->loop)
+	if (s->loop) {
 		ev_timer_stop(s->loop, &s->timer);
+		ev_timer_stop(s->loop, &s->publish);
+	}
 	s->state = S_DYING;
 	drop_connections(s);
 	queue_clear(s);
