@@ -519,10 +519,11 @@ start_request(struct upstream *u, struct request *rq)
 			return;
 		}
 	if (rq->cached && !rq->prefetch && u->cache) {
-		/* answered while the request was queued */
+		/* answered while the request was queued; a stale loan or
+		 * an entry due for refresh goes on to Redis and upstream */
 		struct upstream_raw raw;
-		if (cache_get_result(u->cache, &rq->key, clock_sec(), &raw) !=
-		    CACHE_MISS) {
+		if (cache_get_result(u->cache, &rq->key, clock_sec(), &raw) ==
+		    CACHE_FRESH) {
 			deliver(rq->mb, rq->cookie, rq->gen, rq->qtype, &raw);
 			return;
 		}
