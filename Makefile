@@ -36,7 +36,7 @@ QUIET_LD = @printf '    LD %s\n' $@;
 # keep the unit tests' objects (make would delete them as intermediates)
 .SECONDARY:
 
-.PHONY: all deps test unit system asan asan-suites run bench fuzz clean help
+.PHONY: all deps test unit system asan asan-suites run bench fuzz clean help install uninstall
 all: $(BUILD)/rblcached $(BUILD)/rblctl $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 
 help:
@@ -48,6 +48,10 @@ help:
 	@echo "make run        deps + build + run the daemon on conf/rblcache.conf"
 	@echo "make bench      hot-path and load benchmarks"
 	@echo "make fuzz       libFuzzer on every harness, FUZZ_TIME seconds each"
+	@echo "make install    install the binaries, man pages, unit, README and (only"
+	@echo "                where absent) the example config; PREFIX=/usr/local,"
+	@echo "                SYSCONFDIR=/etc, SYSTEMDDIR=/etc/systemd/system, DESTDIR"
+	@echo "make uninstall  remove what make install put there, except the config"
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -128,5 +132,59 @@ bench: deps
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# `make install` installs what is built, never builds more than the two
+# binaries.  The example config (and its lists) are installed only where
+# absent: an admin's config is never overwritten, nor removed by uninstall.
+# The unit is installed with its paths pointed at PREFIX and SYSCONFDIR.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= /etc/systemd/system
+SBINDIR    := $(PREFIX)/sbin
+MANDIR     := $(PREFIX)/share/man
+DOCDIR     := $(PREFIX)/share/doc/rblcache
+CONFDIR    := $(SYSCONFDIR)/rblcache
+CONF_FILES := rblcache.conf block.list allow.list
+MAN5       := rblcache.conf.5
+MAN8       := rblcached.8 rblctl.8
+# group given read access to the installed config (the service's user)
+CONFGROUP  ?= rblcache
+
+install: $(BUILD)/rblcached $(BUILD)/rblctl
+	install -D -m 0755 $(BUILD)/rblcached "$(DESTDIR)$(SBINDIR)/rblcached"
+	install -D -m 0755 $(BUILD)/rblctl "$(DESTDIR)$(SBINDIR)/rblctl"
+	@for m in $(MAN5); do \
+		echo "install -D -m 0644 doc/$$m $(DESTDIR)$(MANDIR)/man5/$$m"; \
+		install -D -m 0644 doc/$$m "$(DESTDIR)$(MANDIR)/man5/$$m" || exit 1; done
+	@for m in $(MAN8); do \
+		echo "install -D -m 0644 doc/$$m $(DESTDIR)$(MANDIR)/man8/$$m"; \
+		install -D -m 0644 doc/$$m "$(DESTDIR)$(MANDIR)/man8/$$m" || exit 1; done
+	install -D -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"
+	install -d -m 0755 "$(DESTDIR)$(SYSTEMDDIR)"
+	sed -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/rblcache/|$(CONFDIR)/|g' \
+		conf/rblcached.service > "$(DESTDIR)$(SYSTEMDDIR)/rblcached.service"
+	chmod 0644 "$(DESTDIR)$(SYSTEMDDIR)/rblcached.service"
+	@for f in $(CONF_FILES); do \
+		t="$(DESTDIR)$(CONFDIR)/$$f"; \
+		if [ -e "$$t" ] || [ -L "$$t" ]; then \
+			echo "keeping $$t (exists)"; \
+		else \
+			echo "install -D -m 0640 conf/$$f $$t"; \
+			install -D -m 0640 conf/$$f "$$t" || exit 1; \
+			if [ "$$(id -u)" = 0 ] && getent group $(CONFGROUP) >/dev/null 2>&1; then \
+				chgrp $(CONFGROUP) "$$t" || exit 1; \
+			else \
+				echo "note: $$t is 0640: give the service's group read access (chgrp $(CONFGROUP))"; \
+			fi; \
+		fi; \
+	done
+
+uninstall:
+	rm -f "$(DESTDIR)$(SBINDIR)/rblcached" "$(DESTDIR)$(SBINDIR)/rblctl"
+	rm -f $(MAN5:%="$(DESTDIR)$(MANDIR)/man5/%") $(MAN8:%="$(DESTDIR)$(MANDIR)/man8/%")
+	rm -f "$(DESTDIR)$(SYSTEMDDIR)/rblcached.service"
+	rm -f "$(DESTDIR)$(DOCDIR)/README.md"
+	rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
+	@echo "kept the configuration in $(DESTDIR)$(CONFDIR) (remove it by hand)"
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
