@@ -40,9 +40,9 @@ import dns.rdatatype
 import pytest
 import redis
 
-from faultdns import FaultDNS
-from test_upstream import (BB, LISTED, SANITIZER_MARKS, ZEN, Rblc, a_of,
-                           free_port, rev, txt_of, wait_until)
+from test_upstream import (BB, LISTED, ZEN, Rblc, a_of, fault,  # noqa: F401
+                           free_port, rev, started_daemons, txt_of,
+                           wait_until)
 
 REDIS_SERVER = "/usr/bin/redis-server"
 CLOCK_COARSE = getattr(time, "CLOCK_MONOTONIC_COARSE", 6)   # Linux: 6
@@ -177,45 +177,8 @@ class CRblc(Rblc):
 @pytest.fixture
 def cached():
     """cached(sources=[...], stubs=..., cache="...", redis_conf="...", ...)
-    -> a started CRblc; stopped after the test, must exit 0 on SIGTERM
-    with no sanitizer report; logs printed; dirs removed."""
-    made = []
-    top = Path(tempfile.mkdtemp(prefix="rblcache-"))
-
-    def make(**kw):
-        d = CRblc(top / ("d%d" % len(made)), **kw)
-        made.append(d)
-        return d.start()
-    try:
-        yield make
-        bad = []
-        for d in made:
-            rc = d.stop()
-            log = d.log()
-            print("----- rblcached log (%s) -----\n%s"
-                  % (d.logpath, log[-20000:]))
-            marks = [m for m in SANITIZER_MARKS if m in log]
-            if rc not in (0, None) or marks:
-                bad.append("exit status %s %s" % (rc, marks))
-        assert not bad, "rblcached after SIGTERM: %s" % bad
-    finally:
-        for d in made:
-            d.stop()
-        shutil.rmtree(top, ignore_errors=True)
-
-
-@pytest.fixture
-def fault():
-    """fault(zone, ...) -> a started FaultDNS for those zones."""
-    made = []
-
-    def make(*zones):
-        f = FaultDNS(zones).start()
-        made.append(f)
-        return f
-    yield make
-    for f in made:
-        f.stop()
+    -> a started CRblc (see test_upstream.started_daemons)."""
+    yield from started_daemons(CRblc, "rblcache-")
 
 
 class RedisServer:

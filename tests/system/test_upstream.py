@@ -340,17 +340,16 @@ class Rblc:
         return txt_of(self.ask(ip, "TXT"))
 
 
-@pytest.fixture
-def rblc():
-    """rblc(sources=[...], stubs=..., ...) -> a started Rblc; all are
-    stopped after the test, must exit 0 on SIGTERM and show no sanitizer
-    report; their logs are printed (shown by pytest when a test fails);
-    their directory is removed."""
+def started_daemons(cls, prefix):
+    """The body of a fixture: yields make(**kw) -> a started cls (an Rblc
+    or a subclass); all are stopped after the test, must exit 0 on
+    SIGTERM and show no sanitizer report; their logs are printed (shown
+    by pytest when a test fails); their directory is removed."""
     made = []
-    top = Path(tempfile.mkdtemp(prefix="rblup-"))
+    top = Path(tempfile.mkdtemp(prefix=prefix))
 
     def make(**kw):
-        d = Rblc(top / ("d%d" % len(made)), **kw)
+        d = cls(top / ("d%d" % len(made)), **kw)
         made.append(d)
         return d.start()
     try:
@@ -369,6 +368,13 @@ def rblc():
         for d in made:
             d.stop()
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def rblc():
+    """rblc(sources=[...], stubs=..., ...) -> a started Rblc (see
+    started_daemons)."""
+    yield from started_daemons(Rblc, "rblup-")
 
 
 @pytest.fixture
