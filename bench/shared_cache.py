@@ -36,7 +36,7 @@ import dns.exception
 import dns.message
 import dns.query
 
-from upstream_latency import free_port, stop
+from upstream_latency import free_port, launch, stop
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "system"))
@@ -91,21 +91,11 @@ def start_daemon(build, d, fault_port, redis_port):
             text += ('redis { address = "127.0.0.1:%d" prefix = "bench:" '
                      'timeout-ms = 50 }\n' % redis_port)
         conf.write_text(text)
-        log = open(d / "rblcached.log", "ab")
-        p = subprocess.Popen([str(build / "rblcached"), "-f", "-c", str(conf)],
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and p.poll() is None:
-            try:
-                dns.query.udp(dns.message.make_query(BL, "SOA"), "127.0.0.1",
-                              port=port, timeout=0.1)
-                return p, port
-            except dns.exception.Timeout:
-                continue
-        stop(p)
-        if "already in use" not in (d / "rblcached.log").read_text():
-            break
+        try:
+            return launch(build, conf, d / "rblcached.log", port), port
+        except RuntimeError as e:
+            if "already in use" not in str(e):
+                raise
     raise RuntimeError("rblcached did not start:\n" +
                        (d / "rblcached.log").read_text(errors="replace"))
 

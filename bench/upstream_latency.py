@@ -200,7 +200,16 @@ def start_once(build, d, nsrc, fault_port, ub_options):
         'resolver { unbound-config = "%s" timeout-ms = 1000 }\n'
         'zone "%s" { sources = { %s } threshold = %d answer = "127.0.0.2" }\n'
         % (port, ub, BL, srcs, nsrc))
-    log = open(d / ("rblcached-%d.log" % nsrc), "ab")
+    p = launch(build, conf, d / ("rblcached-%d.log" % nsrc), port)
+    return p, port
+
+
+def launch(build, conf, logpath, port):
+    """Starts BUILD/rblcached -f -c conf (output appended to logpath) and
+    waits until it answers the SOA of BL on port; the process, or a
+    RuntimeError with the log (it says "already in use" when the port
+    was taken meanwhile)."""
+    log = open(logpath, "ab")
     p = subprocess.Popen([str(build / "rblcached"), "-f", "-c", str(conf)],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     log.close()
@@ -209,13 +218,12 @@ def start_once(build, d, nsrc, fault_port, ub_options):
         try:
             dns.query.udp(dns.message.make_query(BL, "SOA"), "127.0.0.1",
                           port=port, timeout=0.1)
-            return p, port
+            return p
         except dns.exception.Timeout:
             continue
     stop(p)
     raise RuntimeError("rblcached did not start:\n" +
-                       (d / ("rblcached-%d.log" % nsrc)).read_text(
-                           errors="replace"))
+                       Path(logpath).read_text(errors="replace"))
 
 
 def stop(p):
