@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,10 +375,48 @@ same_resolver(const struct config *a, const struct config *b)
 	return 1;
 }
 
-/* Reloads the config and every list as SIGHUP asks; on failure the
- * old ones keep serving and err says why. */
+/* ---- systemd ---- */
+
+/* Tells the service manager, when there is one (NOTIFY_SOCKET set, as
+ * under Type=notify), what the daemon is doing; a no-op otherwise. */
+static void
+notify(const char *state)
+{
+	int r = sd_notify(0, state);
+	if (r < 0)
+		log_debug("sd_notify: %s", strerror(-r));
+}
+
+/* RELOADING=1 carries the monotonic time the reload started, as
+ * systemd's Type=notify-reload expects; older managers ignore it. */
+static void
+notify_reloading(void)
+{
+	struct timespec ts;
+	char msg[64];
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	notify(msg);
+}
+
+static int reload_config_now(char *err, size_t errlen);
+
+/* Reloads the config and every list as SIGHUP and rblctl reload ask; on
+ * failure the old ones keep serving and err says why.  The service
+ * manager sees RELOADING, then READY either way. */
 static int
 reload_config(char *err, size_t errlen)
+{
+	notify_reloading();
+	int r = reload_config_now(err, errlen);
+	notify("READY=1");
+	return r;
+}
+
+static int
+reload_config_now(char *err, size_t errlen)
 {
 	struct config *cfg = config_load(g.cfg->path);
 	if (!cfg) {
@@ -564,6 +603,18 @@ drop_privileges(const char *user)
 	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
 }
 
+/* How long a graceful shutdown may wait for queries in flight: the
+ * longest upstream timeout, plus a second for writing TCP answers. */
+static double
+drain_seconds(const struct config *cfg)
+{
+	int ms = cfg->resolver.timeout_ms;
+	for (int i = 0; i < cfg->nupstreams; i++)
+		if (cfg->upstreams[i].timeout_ms > ms)
+			ms = cfg->upstreams[i].timeout_ms;
+	return ms / 1000.0 + 1.0;
+}
+
 /* Exit status 1; under -t the verdict line that ends the errors. */
 static int
 startup_failed(int check, const char *path)
@@ -701,12 +752,17 @@ main(int argc, char **argv)
 	ev_timer_start(loop, &poll);
 	ev_timer_init(&expire, expire_cb, 1.0, 1.0);
 	ev_timer_start(loop, &expire);
+	notify("READY=1\nSTATUS=answering");
 	ev_run(loop, 0);
 
-	/* the upstream thread first (it posts into the workers' loops), its
-	 * memory last (the workers post into its queue) */
+	notify("STOPPING=1");
 	control_free(g.control);
 	share_free(g.share);
+	/* answer what is in flight while the upstream thread still runs:
+	 * queries waiting for upstream end at their own timeouts */
+	server_drain(g.srv, drain_seconds(g.cfg));
+	/* the upstream thread first (it posts into the workers' loops), its
+	 * memory last (the workers post into its queue) */
 	upstream_stop(g.up);
 	server_stop(g.srv);
 	g.srv = NULL;

@@ -85,6 +85,10 @@ struct worker {
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async stop;
+	ev_async drain;		/* shutdown: finish what is in flight */
+	ev_timer drain_deadline;
+	double drain_max;	/* seconds, set before drain is sent */
+	int draining;
 	ev_io *udp_io, *tcp_io;	/* one per listen address */
 	_Atomic(struct snapshot *) hazard;
 	struct query_stats stats;
@@ -106,6 +110,7 @@ struct server {
 	struct worker **workers;
 	_Atomic(struct snapshot *) current;
 	atomic_int tcp_conns;
+	int joined;			/* the worker threads have ended */
 };
 
 /* ---- sockets ---- */
@@ -266,6 +271,7 @@ server_stats(struct server *srv, struct query_stats *out)
 
 static void tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len);
 static void tcp_release(struct tcpconn *c);
+static void drain_check(struct worker *w);
 
 static struct pending *
 pending_get(struct worker *w)
@@ -327,6 +333,8 @@ pending_finish(struct pending *p)
 	p->next_free = w->free_pending;
 	w->free_pending = p;
 	w->npending--;
+	if (w->draining)
+		drain_check(w);
 }
 
 static void
@@ -574,7 +582,12 @@ tcp_flush(struct tcpconn *c)
 	if (c->outoff == c->outlen) {
 		c->outoff = c->outlen = 0;
 		ev_io_stop(c->w->loop, &c->wio);
-		if (!ev_is_active(&c->rio))
+		if (c->w->draining) {
+			struct worker *w = c->w;
+			if (c->npending == 0)
+				tcp_close(c);
+			drain_check(w);
+		} else if (!ev_is_active(&c->rio))
 			ev_io_start(c->w->loop, &c->rio);
 	} else {
 		ev_io_start(c->w->loop, &c->wio);
@@ -755,6 +768,68 @@ tcp_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+/* ---- shutdown ---- */
+
+/* Ends the worker's loop once nothing is owed: no query waits for
+ * upstream and every TCP answer is written. */
+static void
+drain_check(struct worker *w)
+{
+	if (w->npending > 0)
+		return;
+	for (struct tcpconn *c = w->conns; c; c = c->next)
+		if (c->outoff < c->outlen)
+			return;
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void
+drain_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Stops taking queries: answers what already sits in the UDP sockets,
+ * reads no more from TCP clients, accepts no connection, and lets the
+ * queries waiting for upstream finish (their own timeouts bound them). */
+static void
+drain_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = a->data;
+	(void)revents;
+	for (int l = 0; l < w->srv->nlisten; l++) {
+		udp_cb(loop, &w->udp_io[l], EV_READ);
+		ev_io_stop(loop, &w->udp_io[l]);
+		ev_io_stop(loop, &w->tcp_io[l]);
+	}
+	w->draining = 1;
+	for (struct tcpconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		ev_io_stop(loop, &c->rio);
+		if (c->npending == 0 && c->outoff == c->outlen)
+			tcp_close(c);
+	}
+	ev_timer_init(&w->drain_deadline, drain_deadline_cb, w->drain_max, 0.);
+	ev_timer_start(loop, &w->drain_deadline);
+	drain_check(w);
+}
+
+void
+server_drain(struct server *srv, double max_sec)
+{
+	if (!srv || !srv->workers || srv->joined)
+		return;
+	for (int i = 0; i < srv->nworkers; i++) {
+		srv->workers[i]->drain_max = max_sec;
+		ev_async_send(srv->workers[i]->loop, &srv->workers[i]->drain);
+	}
+	for (int i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i]->thread, NULL);
+	srv->joined = 1;
+}
+
 /* ---- threads ---- */
 
 static void
@@ -792,6 +867,9 @@ server_start(struct server *srv, struct snapshot *s)
 			fatalx("%s: ev_loop_new failed", __func__);
 		ev_async_init(&w->stop, stop_cb);
 		ev_async_start(w->loop, &w->stop);
+		ev_async_init(&w->drain, drain_cb);
+		w->drain.data = w;
+		ev_async_start(w->loop, &w->drain);
 		pthread_mutex_init(&w->mb.mu, NULL);
 		w->mb.loop = w->loop;
 		w->mb.wake = &w->mbwake;
@@ -824,11 +902,12 @@ server_stop(struct server *srv)
 {
 	if (!srv)
 		return;
-	for (int i = 0; srv->workers && i < srv->nworkers; i++)
+	for (int i = 0; srv->workers && !srv->joined && i < srv->nworkers; i++)
 		ev_async_send(srv->workers[i]->loop, &srv->workers[i]->stop);
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		struct worker *w = srv->workers[i];
-		pthread_join(w->thread, NULL);
+		if (!srv->joined)
+			pthread_join(w->thread, NULL);
 		/* queries still waiting for upstream are dropped */
 		for (int k = 0; k < w->nslabs; k++) {
 			for (int j = 0; j < PENDING_SLAB; j++) {

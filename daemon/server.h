@@ -46,6 +46,12 @@ int server_snapshot_in_use(struct server *srv, struct snapshot *s);
 /* Sums the workers' counters (racy reads of monotonic counters). */
 void server_stats(struct server *srv, struct query_stats *out);
 
+/* Graceful shutdown: every worker stops reading queries and accepting
+ * connections, answers what it already holds (queries waiting for
+ * upstream end at their timeouts, fail open) and writes out its TCP
+ * answers, for at most max_sec; then the workers end.  The upstream
+ * thread must still run.  server_stop() follows. */
+void server_drain(struct server *srv, double max_sec);
 /* Stops and joins the workers, closes the sockets, frees srv. */
 void server_stop(struct server *srv);
 
