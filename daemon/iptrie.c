@@ -28,8 +28,17 @@ struct iptrie {
 	uint32_t *start4; uint32_t *val4; size_t r4;	/* ranges */
 	uint32_t *index4;	/* 65537 entries: first range starting at >= hi<<16 */
 	u128 *start6; uint32_t *val6; size_t r6;
+	/* IPv6 prefixes cluster (2000::/3, one provider's /32), so the
+	 * index covers the 16 bits after the prefix all range starts share:
+	 * index6[k] is the first range starting at >= base6 + (k << shift6).
+	 * NULL for a handful of ranges, where the binary search is short. */
+	uint32_t *index6;
+	u128 base6;
+	int shift6;		/* 0..112 */
 	size_t nprefix;
 };
+
+#define IPTRIE_INDEX6_MIN	64	/* ranges before an IPv6 index pays */
 
 struct iptrie_builder *
 iptrie_builder_new(void)
@@ -168,6 +177,42 @@ fail:									\
 SWEEP(pfx4, uint32_t, UINT32_MAX)
 SWEEP(pfx6, u128, ~(u128)0)
 
+static int
+clz128(u128 x)
+{
+	uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+	if (hi)
+		return __builtin_clzll(hi);
+	return lo ? 64 + __builtin_clzll(lo) : 128;
+}
+
+/* start6[0] is always 0; the other starts decide where the index looks. */
+static int
+index6_build(struct iptrie *t)
+{
+	u128 first = t->start6[1], last = t->start6[t->r6 - 1];
+	int common = clz128(first ^ last);
+	if (common > 112)
+		common = 112;
+	t->shift6 = 112 - common;
+	t->base6 = common ? first & ~(~(u128)0 >> common) : 0;
+	t->index6 = malloc(65537 * sizeof(uint32_t));
+	if (!t->index6)
+		return -1;
+	/* slot k starts at base6 + (k << shift6); slot 65536 is the end of
+	 * the span, which may be past the address space */
+	size_t j = 0;
+	for (uint32_t k = 0; k <= 65536; k++) {
+		int past = k == 65536 && (common == 0 ||
+		    t->base6 + ((u128)k << t->shift6) == 0);
+		while (j < t->r6 && (past ||
+		    t->start6[j] < t->base6 + ((u128)k << t->shift6)))
+			j++;
+		t->index6[k] = (uint32_t)j;
+	}
+	return 0;
+}
+
 struct iptrie *
 iptrie_build(struct iptrie_builder *b)
 {
@@ -205,6 +250,10 @@ iptrie_build(struct iptrie_builder *b)
 			j++;
 		t->index4[hi] = (uint32_t)j;
 	}
+	if (t->r6 >= IPTRIE_INDEX6_MIN && index6_build(t) < 0) {
+		iptrie_free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -214,7 +263,7 @@ iptrie_free(struct iptrie *t)
 	if (!t)
 		return;
 	free(t->start4); free(t->val4); free(t->index4);
-	free(t->start6); free(t->val6);
+	free(t->start6); free(t->val6); free(t->index6);
 	free(t);
 }
 
@@ -241,6 +290,20 @@ iptrie_lookup6(const struct iptrie *t, const uint8_t addr[16])
 	for (int i = 0; i < 16; i++)
 		a = (a << 8) | addr[i];
 	size_t lo = 0, hi = t->r6;
+	if (t->index6) {
+		/* below the indexed span only range 0 starts; above it, the
+		 * ranges after the last slot */
+		if (a < t->base6)
+			hi = t->index6[0];
+		else if (t->shift6 + 16 < 128 &&
+		    (a - t->base6) >> (t->shift6 + 16) != 0)
+			lo = t->index6[65536];
+		else {
+			size_t k = (size_t)((a - t->base6) >> t->shift6);
+			lo = t->index6[k];
+			hi = t->index6[k + 1];
+		}
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (t->start6[mid] <= a)
@@ -260,5 +323,6 @@ iptrie_count(const struct iptrie *t)
 size_t
 iptrie_memory(const struct iptrie *t)
 {
-	return sizeof(*t) + t->r4 * 8 + 65537 * 4 + t->r6 * (sizeof(u128) + 4);
+	return sizeof(*t) + t->r4 * 8 + 65537 * 4 + t->r6 * (sizeof(u128) + 4) +
+	    (t->index6 ? 65537 * 4 : 0);
 }

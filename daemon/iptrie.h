@@ -6,8 +6,9 @@
  * Inside, the nested prefixes are flattened into sorted disjoint ranges,
  * each carrying the value of its most specific covering prefix (rbldnsd's
  * ip4trie semantics).  A lookup is a binary search; IPv4 narrows it first
- * with a 64K-entry index on the top 16 bits.  Memory: 8 bytes a range for
- * IPv4, 20 for IPv6, at most two ranges a prefix.
+ * with a 64K-entry index on the top 16 bits, IPv6 (from 64 ranges on)
+ * with one on the 16 bits after the prefix all its ranges share.  Memory:
+ * 8 bytes a range for IPv4, 20 for IPv6, at most two ranges a prefix.
  */
 #ifndef RBLCACHE_IPTRIE_H
 #define RBLCACHE_IPTRIE_H

@@ -484,26 +484,32 @@ test_random_v4(void **state)
 	iptrie_free(t);
 }
 
+/* Random prefixes around 40 bases that share their top `common` bits
+ * with `around` (0: anywhere), checked against a linear scan; the
+ * lookups include the edges of every prefix, random addresses, and
+ * addresses just outside the cluster on both sides. */
 static void
-test_random_v6(void **state)
+random_v6(u128 around, int common, uint64_t seed)
 {
-	(void)state;
 	static struct rp6 p[NPFX];
 	u128 bases[40];
-	rng_state = 0x243f6a8885a308d3ull;
+	u128 keep = common ? ~(~(u128)0 >> common) : 0;
+	rng_state = seed;
 	for (int i = 0; i < 40; i++)
-		bases[i] = (u128)rng() << 64 | rng();
+		bases[i] = (around & keep) | ((((u128)rng() << 64) | rng()) & ~keep);
 	struct iptrie_builder *b = iptrie_builder_new();
 	for (size_t i = 0; i < NPFX; i++) {
 		u128 a = bases[rng() % 40];
 		if (i > 0 && rng() % 8 == 0)
 			a = p[rng() % i].addr;
 		else {
-			/* flip bits at a random depth */
+			/* flip bits at a random depth, inside the cluster */
 			int shift = (int)(rng() % 112);
-			a ^= ((u128)(rng() & 0xffff)) << shift;
+			a ^= (((u128)(rng() & 0xffff)) << shift) & ~keep;
 		}
 		int len = rand_len(128);
+		if (len < common)
+			len = common;
 		p[i].len = len;
 		p[i].addr = a & mask6(len);
 		uint8_t bytes[16];
@@ -519,12 +525,14 @@ test_random_v6(void **state)
 		u128 a;
 		const struct rp6 *q = &p[rng() % NPFX];
 		u128 span = ~mask6(q->len);
-		switch (rng() % 6) {
+		switch (rng() % 8) {
 		case 0: a = q->addr; break;
 		case 1: a = q->addr | span; break;
 		case 2: a = q->addr - 1; break;
 		case 3: a = (q->addr | span) + 1; break;
 		case 4: a = q->addr | (((u128)rng() << 64 | rng()) & span); break;
+		case 5: a = (around & keep) - 1 - (rng() % 4); break;
+		case 6: a = (around | ~keep) + 1 + (rng() % 4); break;
 		default: a = (u128)rng() << 64 | rng(); break;
 		}
 		uint8_t bytes[16];
@@ -538,6 +546,32 @@ test_random_v6(void **state)
 			    got, want);
 	}
 	iptrie_free(t);
+}
+
+static void
+test_random_v6(void **state)
+{
+	(void)state;
+	random_v6(0, 0, 0x243f6a8885a308d3ull);
+}
+
+/* The IPv6 index covers the bits after the shared prefix: clusters of
+ * every width, at the bottom and the top of the address space too. */
+static void
+test_random_v6_clustered(void **state)
+{
+	(void)state;
+	static const struct { uint64_t hi; int common; } c[] = {
+		{ 0x2000000000000000ull, 3 },	/* global unicast */
+		{ 0x20010db800000000ull, 32 },	/* one /32 */
+		{ 0x2a0104f812345678ull, 64 },	/* one /64 */
+		{ 0x2a0104f812345678ull, 100 },	/* deeper than the index */
+		{ 0xffffffffffffffffull, 16 },	/* the top of the space */
+		{ 0x0000000000000000ull, 20 },	/* the bottom */
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		random_v6((u128)c[i].hi << 64 | (c[i].common > 64 ?
+		    0x9abcdef012345678ull : 0), c[i].common, 0x13198a2e03707344ull + i);
 }
 
 int
@@ -559,6 +593,7 @@ main(void)
 		cmocka_unit_test(test_builder_reuse),
 		cmocka_unit_test(test_random_v4),
 		cmocka_unit_test(test_random_v6),
+		cmocka_unit_test(test_random_v6_clustered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
