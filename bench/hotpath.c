@@ -17,12 +17,18 @@
  * broken build cannot be timed on its error path.  No line is printed
  * for a case that fails; the exit status is then 1.
  *
+ * With -T N the timed loop runs in N threads at once over the same
+ * snapshot and cache, as N workers would (each from its own place in the
+ * ring), and the line adds threads=N and qps_total: what shared writes
+ * (the cache's shard locks and LRU) cost when cores answer together.
+ *
  * Queries follow a Zipf law (s = 1) over a hot set of addresses, as
  * connecting SMTP clients do.  The ring is the same whatever -n is, so
  * two --instr runs differ only in the number of loop iterations.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -108,9 +114,10 @@ struct ring {
 static struct {
 	size_t n;		/* queries a timed loop */
 	int quick, instr;
+	int threads;		/* -T: loops running at once */
 	const char *only;
 	uint64_t rng;
-} opt = { 2000000, 0, 0, NULL, SEED };
+} opt = { 2000000, 0, 0, 1, NULL, SEED };
 
 /* ---- helpers ---- */
 
@@ -553,10 +560,10 @@ ring_check(const struct ring *r, const struct dataset *d,
 __attribute__((noinline)) static size_t
 hotpath_loop(const struct ring *r, const struct snapshot *s,
     const struct ipaddr *client, size_t n, int want, struct query_stats *st,
-    struct query_upstream *up)
+    struct query_upstream *up, size_t k)
 {
-	static uint8_t out[QUERY_UDP_MAX] __attribute__((aligned(64)));
-	size_t bad = 0, k = 0;
+	uint8_t out[QUERY_UDP_MAX] __attribute__((aligned(64)));
+	size_t bad = 0;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *q = r->buf + r->off[k];
 		if (up) {	/* as the worker does before each query */
@@ -570,6 +577,67 @@ hotpath_loop(const struct ring *r, const struct snapshot *s,
 			k = 0;
 	}
 	return bad;
+}
+
+/* One of -T N loops: its own counters, scratch and place in the ring. */
+struct loop_arg {
+	const struct ring *r;
+	const struct snapshot *s;
+	const struct ipaddr *client;
+	int want, cached;
+	size_t start, bad;
+	pthread_barrier_t *go;
+	struct query_stats st;
+	struct query_upstream up;
+};
+
+static void *
+loop_thread(void *p)
+{
+	struct loop_arg *a = p;
+	pthread_barrier_wait(a->go);
+	a->bad = hotpath_loop(a->r, a->s, a->client, opt.n, a->want, &a->st,
+	    a->cached ? &a->up : NULL, a->start);
+	return NULL;
+}
+
+/* Runs the loop in opt.threads threads at once; returns the wall time in
+ * ns from the start to the last one's end, or -1 when an answer was
+ * wrong (reported). */
+static double
+run_threads(const struct bench_case *c, const struct ring *r,
+    const struct snapshot *s, const struct ipaddr *client, int want)
+{
+	int n = opt.threads;
+	struct loop_arg *a = xmalloc((size_t)n * sizeof(*a));
+	pthread_t *t = xmalloc((size_t)n * sizeof(*t));
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, (unsigned)n + 1);
+	memset(a, 0, (size_t)n * sizeof(*a));
+	for (int i = 0; i < n; i++) {
+		a[i] = (struct loop_arg){ .r = r, .s = s, .client = client,
+		    .want = want, .cached = c->cached,
+		    .start = (size_t)i * (RING / (size_t)n), .go = &go };
+		if (pthread_create(&t[i], NULL, loop_thread, &a[i]) != 0)
+			die("pthread_create");
+	}
+	pthread_barrier_wait(&go);
+	double t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	double wall = now_ns() - t0;
+	pthread_barrier_destroy(&go);
+	for (int i = 0; i < n; i++) {
+		uint64_t right = c->want == HIT ? a[i].st.listed : a[i].st.notlisted;
+		if (a[i].bad || right != opt.n) {
+			fprintf(stderr, "hotpath: %s: thread %d: %zu of %zu answers "
+			    "wrong\n", c->name, i, a[i].bad, opt.n);
+			wall = -1;
+		}
+	}
+	free(a);
+	free(t);
+	return wall;
 }
 
 /* Runs one case on d.  Returns 0, or -1 when an answer was wrong. */
@@ -610,6 +678,22 @@ run_case(const struct bench_case *c, const struct dataset *d)
 	int want = c->want == HIT ? DNS_R_NOERROR : DNS_R_NXDOMAIN;
 	int repeats = opt.instr ? 1 : opt.quick ? QUICK_REPEATS : REPEATS;
 	double best = 0;
+	if (opt.threads > 1) {
+		for (int i = 0; i < repeats; i++) {
+			double t = run_threads(c, r, &d->snap, &client, want);
+			if (t < 0)
+				goto fail;
+			if (i == 0 || t < best)
+				best = t;
+		}
+		double ns = best / (double)opt.n;
+		printf("hotpath case=%s threads=%d queries=%zu ns_per_query=%.1f "
+		    "qps_total=%.0f\n", c->name, opt.threads, opt.n, ns,
+		    1e9 / ns * opt.threads);
+		fflush(stdout);
+		rc = 0;
+		goto fail;
+	}
 	for (int i = 0; i < repeats; i++) {
 		struct query_stats st;
 		memset(&st, 0, sizeof(st));
@@ -617,7 +701,7 @@ run_case(const struct bench_case *c, const struct dataset *d)
 			CALLGRIND_START_INSTRUMENTATION;
 		double t0 = now_ns();
 		size_t bad = hotpath_loop(r, &d->snap, &client, opt.n, want, &st,
-		    up);
+		    up, 0);
 		double t = now_ns() - t0;
 		if (opt.instr)
 			CALLGRIND_STOP_INSTRUMENTATION;
@@ -648,8 +732,9 @@ fail:
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: hotpath [-q] [--instr] [-n N] [-c CASE]\n"
+	fprintf(stderr, "usage: hotpath [-q] [--instr] [-n N] [-T N] [-c CASE]\n"
 	    "  -n N     queries in a timed loop (default 2000000)\n"
+	    "  -T N     N loops at once in N threads (default 1)\n"
 	    "  -c CASE  run one case:");
 	for (size_t i = 0; i < NCASES; i++)
 		fprintf(stderr, " %s", cases[i].name);
@@ -677,11 +762,18 @@ main(int argc, char **argv)
 			if (*end || opt.n == 0)
 				usage();
 			nset = 1;
+		} else if (strcmp(argv[i], "-T") == 0 && i + 1 < argc) {
+			char *end;
+			opt.threads = (int)strtol(argv[++i], &end, 10);
+			if (*end || opt.threads < 1 || opt.threads > 64)
+				usage();
 		} else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			opt.only = argv[++i];
 		else
 			usage();
 	}
+	if (opt.instr && opt.threads > 1)
+		die("--instr counts one loop: no -T");
 	if (opt.instr && !HAVE_CALLGRIND)
 		die("--instr needs a build with valgrind/callgrind.h (make deps)");
 	if (!nset)

@@ -13,6 +13,8 @@ echo "== side by side: rblcached, rbldnsd, Unbound, do-nothing responders"
 $PY bench/compare --quick "$BUILD"
 echo "== upstream miss latency, 20 ms upstream, 1 and 5 sources"
 $PY bench/upstream_latency.py "$BUILD"
+echo "== scaling: threads in process, workers in the daemon"
+$PY bench/scaling.py "$BUILD"
 echo "== cache memory with 10M distinct IPs, max-memory 256M"
 "$BUILD/bench/cachemem" 256M 10000000
 echo "== upstream queries per 1000 client queries, 1-3 daemons sharing Redis"
