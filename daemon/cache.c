@@ -6,6 +6,18 @@
  * used) and a free list through hnext.  The array doubles until the
  * shard's share of the memory bound is reached; after that an insert
  * takes the LRU tail.  Everything a shard owns is guarded by its mutex.
+ *
+ * Verdicts are what every worker reads for the same hot addresses, so a
+ * verdict found in a shard is also kept in a small direct-mapped front
+ * owned by the reading thread: a hot verdict is then answered without
+ * the shard's lock, and workers on different cores write nothing shared.
+ * A front entry is exactly as valid as the shard's: same key (generation
+ * included), same expiry, and the cache's epoch, which every flush bumps
+ * after emptying the shards.  About once a second a front hit still
+ * touches the shard entry, so the LRU keeps hot verdicts.  Fronts are
+ * owned by the cache (freed with it) and handed to threads on first use;
+ * a thread finds its own through a thread-local pointer checked against
+ * the cache's serial number.
  */
 #include "cache.h"
 
@@ -21,6 +33,8 @@
 #define MIN_CAP		16
 #define EXT_OVERHEAD	16	/* what malloc adds to a small block */
 #define TRIM_SCAN	256	/* entries without a block trim() looks past */
+#define FRONT_SLOTS	4096	/* per thread; power of two */
+#define FRONT_MAX	256	/* threads with a front, per cache */
 #define F_PREFETCHED	1
 #define F_STALE		2	/* serving stale: ttl holds when it really ended */
 
@@ -44,7 +58,7 @@ _Static_assert(UPSTREAM_MAX_A < 16 && UPS_NODATA < 4,
     "na and status no longer fit their bit-fields");
 
 struct shard {
-	pthread_mutex_t mu;
+	_Alignas(64) pthread_mutex_t mu;	/* no two shards on one line */
 	struct centry *e;
 	uint32_t cap, used, free;	/* used: slots ever handed out */
 	uint32_t *bucket;
@@ -55,12 +69,32 @@ struct shard {
 	    inserts;
 };
 
+struct fentry {
+	uint8_t ip[16];
+	uint32_t gen, expires, a, epoch;
+	uint32_t touched;	/* second the shard entry was last touched */
+	uint8_t id, family, listed, used;
+};
+
+struct front {
+	uint64_t hits;		/* written by its thread only */
+	struct fentry e[FRONT_SLOTS];
+};
+
 struct cache {
 	struct shard shard[CACHE_SHARDS];
 	pthread_mutex_t names_mu;
 	char *names[255];
 	int nnames;
+	uint64_t serial;	/* unique per cache_new(): fronts' owner */
+	_Alignas(64) _Atomic uint32_t epoch;	/* bumped by every flush */
+	_Atomic int nfront;
+	struct front *_Atomic front[FRONT_MAX];
 };
+
+/* The calling thread's front for one cache (at most one at a time). */
+static _Thread_local struct { uint64_t serial; struct front *f; } tl_front;
+static _Atomic uint64_t cache_serials;
 
 size_t
 cache_entry_bytes(void)
@@ -105,9 +139,12 @@ shard_bytes(const struct shard *s)
 struct cache *
 cache_new(uint64_t max_memory)
 {
-	struct cache *c = calloc(1, sizeof(*c));
+	size_t size = (sizeof(struct cache) + 63) & ~(size_t)63;
+	struct cache *c = aligned_alloc(64, size);
 	if (!c)
 		return NULL;
+	memset(c, 0, size);
+	c->serial = atomic_fetch_add(&cache_serials, 1) + 1;
 	for (int i = 0; i < CACHE_SHARDS; i++) {
 		struct shard *s = &c->shard[i];
 		pthread_mutex_init(&s->mu, NULL);
@@ -163,6 +200,8 @@ cache_free(struct cache *c)
 	}
 	for (int i = 0; i < c->nnames; i++)
 		free(c->names[i]);
+	for (int i = 0; i < atomic_load(&c->nfront) && i < FRONT_MAX; i++)
+		free(atomic_load(&c->front[i]));
 	pthread_mutex_destroy(&c->names_mu);
 	free(c);
 }
@@ -544,6 +583,48 @@ cache_put_result(struct cache *c, const struct cache_key *key, uint32_t now,
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- per-thread verdict fronts ---- */
+
+/* The calling thread's front for c, made on its first use (one
+ * allocation in a thread's life); NULL when FRONT_MAX threads have one
+ * or memory is short: the shards alone then answer. */
+static struct front *
+front_of(struct cache *c)
+{
+	if (tl_front.serial == c->serial)
+		return tl_front.f;
+	struct front *f = NULL;
+	int slot = atomic_fetch_add(&c->nfront, 1);
+	if (slot < FRONT_MAX && (f = calloc(1, sizeof(*f))))
+		atomic_store(&c->front[slot], f);
+	tl_front.serial = c->serial;
+	tl_front.f = f;
+	return f;
+}
+
+static struct fentry *
+front_find(struct front *f, const struct cache_key *k, uint64_t h,
+    uint32_t epoch, uint32_t now)
+{
+	struct fentry *fe = &f->e[h & (FRONT_SLOTS - 1)];
+	if (fe->used && fe->epoch == epoch && fe->expires > now &&
+	    fe->gen == k->gen && fe->id == k->id &&
+	    fe->family == k->ip.family && memcmp(fe->ip, k->ip.a, 16) == 0)
+		return fe;
+	return NULL;
+}
+
+/* Keeps the shard's entry for k young in its LRU. */
+static void
+shard_touch(struct shard *s, const struct cache_key *k, uint64_t h)
+{
+	pthread_mutex_lock(&s->mu);
+	uint32_t i = find(s, k, h);
+	if (i != NIL)
+		lru_touch(s, i);
+	pthread_mutex_unlock(&s->mu);
+}
+
 int
 cache_get_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
     struct cache_verdict *v)
@@ -551,6 +632,22 @@ cache_get_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 	struct cache_key k[1];
 	uint64_t h;
 	struct shard *s = shard_of(c, key, k, &h);
+	struct front *f = front_of(c);
+	if (f) {
+		struct fentry *fe = front_find(f, k, h,
+		    atomic_load_explicit(&c->epoch, memory_order_acquire), now);
+		if (fe) {
+			v->listed = fe->listed;
+			v->a = fe->a;
+			v->ttl = fe->expires - now;
+			f->hits++;
+			if (fe->touched != now) {
+				fe->touched = now;
+				shard_touch(s, k, h);
+			}
+			return 1;
+		}
+	}
 	int hit = 0;
 	pthread_mutex_lock(&s->mu);
 	uint32_t i = find(s, k, h);
@@ -562,6 +659,23 @@ cache_get_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 		lru_touch(s, i);
 		s->vhits++;
 		hit = 1;
+		if (f) {
+			/* the epoch read under the lock: a flush bumps it only
+			 * after emptying every shard, so an entry seen here is
+			 * either gone later with its epoch, or outlives it */
+			struct fentry *fe = &f->e[h & (FRONT_SLOTS - 1)];
+			memcpy(fe->ip, k->ip.a, 16);
+			fe->family = (uint8_t)k->ip.family;
+			fe->id = k->id;
+			fe->gen = k->gen;
+			fe->expires = e->expires;
+			fe->listed = (uint8_t)e->status;
+			fe->a = e->a0;
+			fe->touched = now;
+			fe->epoch = atomic_load_explicit(&c->epoch,
+			    memory_order_relaxed);
+			fe->used = 1;
+		}
 	} else
 		s->vmisses++;
 	pthread_mutex_unlock(&s->mu);
@@ -578,6 +692,8 @@ cache_put_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 	uint64_t h;
 	struct shard *s = shard_of(c, key, k, &h);
 	pthread_mutex_lock(&s->mu);
+	uint32_t old = find(s, k, h);
+	int replaced = old != NIL && s->e[old].expires > now;
 	uint32_t i = put(s, k, h);
 	if (i != NIL) {
 		struct centry *e = &s->e[i];
@@ -588,6 +704,10 @@ cache_put_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 		e->a0 = v->a;
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* a live verdict replaced: fronts may hold the old one (the daemon
+	 * stores a verdict only after the previous one ended, so rarely) */
+	if (replaced)
+		atomic_fetch_add_explicit(&c->epoch, 1, memory_order_release);
 }
 
 uint64_t
@@ -601,6 +721,7 @@ cache_flush(struct cache *c)
 		shard_clear(s);
 		pthread_mutex_unlock(&s->mu);
 	}
+	atomic_fetch_add_explicit(&c->epoch, 1, memory_order_release);
 	return n;
 }
 
@@ -624,6 +745,8 @@ cache_flush_ip(struct cache *c, const struct ipaddr *addr)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* every front forgets everything: flushing one address is rare */
+	atomic_fetch_add_explicit(&c->epoch, 1, memory_order_release);
 	return n;
 }
 
@@ -646,5 +769,12 @@ cache_stats(struct cache *c, struct cache_stats *out)
 		out->bytes += shard_bytes(s);
 		out->max_bytes += s->budget;
 		pthread_mutex_unlock(&s->mu);
+	}
+	/* racy reads of counters only ever growing */
+	int nf = atomic_load(&c->nfront);
+	for (int i = 0; i < nf && i < FRONT_MAX; i++) {
+		struct front *f = atomic_load(&c->front[i]);
+		if (f)
+			out->verdict_hits += f->hits;
 	}
 }

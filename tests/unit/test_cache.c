@@ -634,6 +634,185 @@ test_verdict(void **state)
 	cache_free(c);
 }
 
+/* ---- per-thread verdict fronts ---- */
+
+/* A verdict read once (so the reading thread's front holds it) then
+ * flushed, for the whole cache or for its address, is gone; a flush of
+ * another address costs the front, not the verdict. */
+static void
+test_front_forgets_flushed_verdicts(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(1 << 20);
+	struct ipaddr a = ip("203.0.113.5"), b = ip("203.0.113.6");
+	struct cache_key ka = vkey(1, 7, a), kb = vkey(1, 7, b);
+	struct cache_verdict v = { 1, 0x7f000002, 0 }, got;
+
+	cache_put_verdict(c, &ka, T0, &v, 60);
+	cache_put_verdict(c, &kb, T0, &v, 60);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cache_get_verdict(c, &ka, T0 + 1, &got), 1);
+	assert_int_equal(cache_flush_ip(c, &b), 1);
+	assert_int_equal(cache_get_verdict(c, &ka, T0 + 1, &got), 1);
+	assert_int_equal(cache_get_verdict(c, &kb, T0 + 1, &got), 0);
+	assert_int_equal(cache_flush_ip(c, &a), 1);
+	assert_int_equal(cache_get_verdict(c, &ka, T0 + 1, &got), 0);
+
+	cache_put_verdict(c, &ka, T0, &v, 60);
+	assert_int_equal(cache_get_verdict(c, &ka, T0 + 1, &got), 1);
+	assert_int_equal(cache_get_verdict(c, &ka, T0 + 2, &got), 1);
+	assert_int_equal(cache_flush(c), 1);
+	assert_int_equal(cache_get_verdict(c, &ka, T0 + 2, &got), 0);
+	cache_free(c);
+}
+
+/* The front answers exactly what the shard would: expiry to the second,
+ * the generation and zone in the key, IPv4 and IPv6 kept apart. */
+static void
+test_front_keys_and_expiry(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(1 << 20);
+	struct ipaddr a = ip("203.0.113.5"), a6 = ip("2001:db8::cb00:7105");
+	struct cache_key k = vkey(1, 7, a);
+	struct cache_verdict v = { 1, 0x7f000002, 0 }, got;
+	cache_put_verdict(c, &k, T0, &v, 60);
+	assert_int_equal(cache_get_verdict(c, &k, T0 + 1, &got), 1);
+	assert_int_equal(cache_get_verdict(c, &k, T0 + 30, &got), 1);
+	assert_int_equal(got.ttl, 30);
+	assert_int_equal(cache_get_verdict(c, &k, T0 + 59, &got), 1);
+	assert_int_equal(got.ttl, 1);
+	assert_int_equal(cache_get_verdict(c, &k, T0 + 60, &got), 0);
+
+	cache_put_verdict(c, &k, T0 + 100, &v, 60);
+	assert_int_equal(cache_get_verdict(c, &k, T0 + 100, &got), 1);
+	struct cache_key other_gen = vkey(1, 8, a), other_zone = vkey(2, 7, a),
+	    v6 = vkey(1, 7, a6);
+	assert_int_equal(cache_get_verdict(c, &other_gen, T0 + 100, &got), 0);
+	assert_int_equal(cache_get_verdict(c, &other_zone, T0 + 100, &got), 0);
+	assert_int_equal(cache_get_verdict(c, &v6, T0 + 100, &got), 0);
+
+	/* a live verdict replaced: the new value, at once */
+	struct cache_verdict no = { 0, 0, 0 };
+	cache_put_verdict(c, &k, T0 + 100, &no, 60);
+	assert_int_equal(cache_get_verdict(c, &k, T0 + 101, &got), 1);
+	assert_int_equal(got.listed, 0);
+	cache_free(c);
+}
+
+/* A hot verdict answered from the front stays young in the shard's LRU,
+ * so filling the shard evicts the others first. */
+static void
+test_front_keeps_hot_verdict_in_lru(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(64u << 10);	/* 1 KiB a shard */
+	struct ipaddr hot = v4n(0);
+	struct cache_key kh = vkey(1, 7, hot);
+	struct cache_verdict v = { 1, 0x7f000002, 0 }, got;
+	cache_put_verdict(c, &kh, T0, &v, 3600);
+	for (uint32_t n = 1; n < 20000; n++) {
+		uint32_t now = T0 + n / 100;
+		struct cache_key k = vkey(1, 7, v4n(n));
+		cache_put_verdict(c, &k, now, &v, 3600);
+		assert_int_equal(cache_get_verdict(c, &kh, now, &got), 1);
+	}
+	assert_true(stats(c).evictions > 10000);
+	/* out of the front (a flush of another address), from the shard */
+	struct ipaddr other = v4n(999999);
+	cache_flush_ip(c, &other);
+	assert_int_equal(cache_get_verdict(c, &kh, T0 + 200, &got), 1);
+	cache_free(c);
+}
+
+struct front_reader {
+	struct cache *c;
+	struct cache_key k;
+	int n, hits, listed;
+	pthread_barrier_t *go;
+};
+
+static void *
+front_reader_main(void *p)
+{
+	struct front_reader *r = p;
+	struct cache_verdict got;
+	for (int i = 0; i < r->n; i++)
+		if (cache_get_verdict(r->c, &r->k, T0 + 1, &got)) {
+			r->hits++;
+			r->listed += got.listed;
+		}
+	pthread_barrier_wait(r->go);	/* the main thread replaces it */
+	pthread_barrier_wait(r->go);
+	r->listed = -1;
+	if (cache_get_verdict(r->c, &r->k, T0 + 1, &got))
+		r->listed = got.listed;
+	return NULL;
+}
+
+/* Several threads, each with its own front: every read counted in the
+ * hits, and a replacement seen by all of them. */
+static void
+test_front_threads(void **state)
+{
+	(void)state;
+	enum { N = 4 };
+	struct cache *c = cache_new(1 << 20);
+	struct cache_key k = vkey(1, 7, ip("198.51.100.9"));
+	struct cache_verdict v = { 1, 0x7f000002, 0 }, no = { 0, 0, 0 };
+	cache_put_verdict(c, &k, T0, &v, 60);
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, N + 1);
+	struct front_reader r[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		r[i] = (struct front_reader){ c, k, 10000, 0, 0, &go };
+		assert_int_equal(pthread_create(&t[i], NULL, front_reader_main,
+		    &r[i]), 0);
+	}
+	pthread_barrier_wait(&go);
+	cache_put_verdict(c, &k, T0, &no, 60);
+	pthread_barrier_wait(&go);
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].hits, 10000);
+		assert_int_equal(r[i].listed, 0);
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(stats(c).verdict_hits, N * 10000 + N);
+	cache_free(c);
+}
+
+/* More threads than fronts: the later ones read the shards, rightly. */
+static void *
+one_read_main(void *p)
+{
+	struct front_reader *r = p;
+	struct cache_verdict got;
+	r->hits = cache_get_verdict(r->c, &r->k, T0 + 1, &got) &&
+	    cache_get_verdict(r->c, &r->k, T0 + 1, &got) && got.listed == 1;
+	return NULL;
+}
+
+static void
+test_front_more_threads_than_fronts(void **state)
+{
+	(void)state;
+	struct cache *c = cache_new(1 << 20);
+	struct cache_key k = vkey(1, 7, ip("198.51.100.9"));
+	struct cache_verdict v = { 1, 0x7f000002, 0 };
+	cache_put_verdict(c, &k, T0, &v, 60);
+	for (int i = 0; i < 300; i++) {
+		struct front_reader r = { c, k, 0, 0, 0, NULL };
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, one_read_main, &r), 0);
+		pthread_join(t, NULL);
+		assert_int_equal(r.hits, 1);
+	}
+	assert_int_equal(stats(c).verdict_hits, 600);
+	cache_free(c);
+}
+
 /* ---- flush ---- */
 
 static void
@@ -1213,6 +1392,11 @@ main(void)
 		cmocka_unit_test(test_prefetch),
 		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_verdict),
+		cmocka_unit_test(test_front_forgets_flushed_verdicts),
+		cmocka_unit_test(test_front_keys_and_expiry),
+		cmocka_unit_test(test_front_keeps_hot_verdict_in_lru),
+		cmocka_unit_test(test_front_threads),
+		cmocka_unit_test(test_front_more_threads_than_fronts),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_flush_ip),
 		cmocka_unit_test(test_bound_a),
