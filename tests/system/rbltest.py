@@ -469,6 +469,19 @@ class Rbl:
         return r.rcode() == NOERROR
 
 
+def stop_problem(rc, log):
+    """What is wrong with how a daemon ended after SIGTERM (rc: its exit
+    status, None when it had exited by itself earlier; log: its output),
+    or None: a non-zero exit, or a sanitizer report (LeakSanitizer's only
+    after a SIGTERM exit)."""
+    marks = SANITIZER_MARKS + ((LEAK_MARK,) if rc is not None else ())
+    bad = [m for m in marks if m in log]
+    if (rc is not None and rc != 0) or bad:
+        return "rblcached: exit status %s after SIGTERM%s\n%s" % (
+            rc, ", log has " + ", ".join(bad) if bad else "", log[-20000:])
+    return None
+
+
 def wait_until(pred, timeout, interval=0.05):
     """Polls pred() until it is true or timeout seconds pass."""
     deadline = time.monotonic() + timeout
