@@ -37,7 +37,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "system"))
 
-from rbltest import BL, WL, BUILD, Rbl, stop_problem, wait_until  # noqa: E402
+from rbltest import (BL, BUILD, WL, Rbl, readme_block,  # noqa: E402
+                     stop_problem, wait_until)
 from test_upstream import Rbldnsd, dead_port  # noqa: E402
 
 RBLCTL = BUILD / "rblctl"
@@ -190,8 +191,14 @@ class Postfix:
     def start(self):
         self.etc.mkdir()
         self.queue.mkdir(mode=0o755)
+        # README.md's snippets, with /etc/postfix/ moved to etc/ here
+        here = lambda text: text.replace("/etc/postfix/", "%s/" % self.etc)  # noqa: E731
+        main = readme_block("# /etc/postfix/main.cf", "reject_rbl_client")
+        reply = readme_block("# /etc/postfix/rbl_reply")
+        (self.etc / "rbl_reply").write_text(here(reply))
         for name in ("main.cf", "master.cf"):
             text = (HERE / (name + ".in")).read_text()
+            text = text.replace("@README@", here(main))
             (self.etc / name).write_text(text.replace("@TOP@", str(self.top)))
         self.postfix("start")
         assert wait_until(lambda: "daemon started" in self.log(), 10), \
@@ -333,9 +340,12 @@ def stat(rbl, name):
 
 
 def rejected(s, text):
-    """The RCPT reply is a 554 from reject_rbl_client carrying text."""
-    return (s.rcpt is not None and s.rcpt.startswith("554 ")
-            and "blocked using %s; %s" % (BL, text) in s.rcpt)
+    """The RCPT reply is README.md's rbl_reply_maps reply to a client
+    listed by reject_rbl_client, with text as $rbl_reason; the zone's
+    name does not show."""
+    return (s.rcpt is not None and s.rcpt.startswith(
+        "554 5.7.1 Service unavailable; client [%s] blocked; %s"
+        % (s.addr, text)) and BL not in s.rcpt)
 
 
 def permitted_by_dnswl(s):

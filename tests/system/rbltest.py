@@ -469,6 +469,17 @@ class Rbl:
         return r.rcode() == NOERROR
 
 
+def readme_block(first_line, containing=""):
+    """The text of the one fenced block of README.md that begins with
+    first_line and contains containing: tests run the snippets users copy."""
+    blocks = (REPO / "README.md").read_text().split("```")[1::2]
+    found = [b.lstrip("\n") for b in blocks
+             if b.lstrip("\n").startswith(first_line + "\n") and containing in b]
+    assert len(found) == 1, "README.md: %d blocks begin with %r" % (
+        len(found), first_line)
+    return found[0]
+
+
 def stop_problem(rc, log):
     """What is wrong with how a daemon ended after SIGTERM (rc: its exit
     status, None when it had exited by itself earlier; log: its output),
