@@ -192,13 +192,14 @@ class Postfix:
         self.etc.mkdir()
         self.queue.mkdir(mode=0o755)
         # README.md's snippets, with /etc/postfix/ moved to etc/ here
-        here = lambda text: text.replace("/etc/postfix/", "%s/" % self.etc)  # noqa: E731
+        etc = "%s/" % self.etc
         main = readme_block("# /etc/postfix/main.cf", "reject_rbl_client")
         reply = readme_block("# /etc/postfix/rbl_reply")
-        (self.etc / "rbl_reply").write_text(here(reply))
+        (self.etc / "rbl_reply").write_text(reply)
         for name in ("main.cf", "master.cf"):
             text = (HERE / (name + ".in")).read_text()
-            text = text.replace("@README@", here(main))
+            text = text.replace("@README@",
+                                main.replace("/etc/postfix/", etc))
             (self.etc / name).write_text(text.replace("@TOP@", str(self.top)))
         self.postfix("start")
         assert wait_until(lambda: "daemon started" in self.log(), 10), \
@@ -241,7 +242,7 @@ class Postfix:
         if not data:
             args += ["--quit-after", "RCPT"]
         _, out = _run(*args, timeout=SESSION_TIMEOUT)
-        addr = client.split(":", 1)[1] if client.startswith("IPV6:") else client
+        addr = client[len("IPV6:"):] if client.startswith("IPV6:") else client
         end = "disconnect from unknown[%s]" % addr
         wait_until(lambda: end in self.log()[start:], 5)
         return Session(addr, out, self.log()[start:])
@@ -375,8 +376,8 @@ def test_listed_client_rejected_with_the_explanation(mail, rbl, client, entry):
 
 def test_client_listed_upstream_rejected_with_its_txt(mail, rbl):
     s = mail.postfix.smtp("192.0.2.20")
-    assert rejected(s, "listed: %s 127.0.0.2 (+3); score 3 >= 3; "
-                       "%s: Upstream says 192.0.2.20" % (UPSTREAM, UPSTREAM)), s
+    assert rejected(s, "listed: {0} 127.0.0.2 (+3); score 3 >= 3; "
+                       "{0}: Upstream says 192.0.2.20".format(UPSTREAM)), s
 
 
 @pytest.mark.parametrize("client", ["192.0.2.11", "IPV6:2001:db8::11"])

@@ -383,17 +383,11 @@ class Rbl:
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            os.kill(proc.pid, sig)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
+        rc = stop_process(proc, sig)
         if self._logf:
             self._logf.close()
             self._logf = None
-        return proc.returncode
+        return rc
 
     def wait_exit(self, timeout):
         """The exit status of a daemon expected to exit by itself."""
@@ -472,12 +466,26 @@ class Rbl:
 def readme_block(first_line, containing=""):
     """The text of the one fenced block of README.md that begins with
     first_line and contains containing: tests run the snippets users copy."""
-    blocks = (REPO / "README.md").read_text().split("```")[1::2]
-    found = [b.lstrip("\n") for b in blocks
-             if b.lstrip("\n").startswith(first_line + "\n") and containing in b]
+    blocks = [b.lstrip("\n")
+              for b in (REPO / "README.md").read_text().split("```")[1::2]]
+    found = [b for b in blocks
+             if b.startswith(first_line + "\n") and containing in b]
     assert len(found) == 1, "README.md: %d blocks begin with %r" % (
         len(found), first_line)
     return found[0]
+
+
+def stop_process(proc, sig=signal.SIGTERM):
+    """Sends sig to a Popen still running, SIGKILL when it has not exited
+    STOP_TIMEOUT seconds later; its exit status."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+    return proc.returncode
 
 
 def stop_problem(rc, log):

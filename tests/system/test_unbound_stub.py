@@ -17,7 +17,7 @@ import dns.query
 import pytest
 
 from rbltest import (BL, BL_ANSWER, NOERROR, NXDOMAIN, free_port,
-                     readme_block, rev, rrs, txts)
+                     readme_block, rev, rrs, stop_process, txts)
 from test_rblctl import ok
 
 UNBOUND = "/usr/sbin/unbound"
@@ -93,13 +93,7 @@ class Unbound:
     def stop(self):
         if self.proc is not None:
             proc, self.proc = self.proc, None
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            stop_process(proc)
 
     def log(self):
         try:
