@@ -192,14 +192,20 @@ class Postfix:
         self.etc.mkdir()
         self.queue.mkdir(mode=0o755)
         # README.md's snippets, with /etc/postfix/ moved to etc/ here
-        etc = "%s/" % self.etc
-        main = readme_block("# /etc/postfix/main.cf", "reject_rbl_client")
-        reply = readme_block("# /etc/postfix/rbl_reply")
-        (self.etc / "rbl_reply").write_text(reply)
+        etc = lambda text: text.replace("/etc/postfix/", "%s/" % self.etc)  # noqa: E731,E501
+        for name in ("rbl_reply", "dnsbl_reply"):
+            (self.etc / name).write_text(
+                readme_block("# /etc/postfix/" + name))
+        main = {
+            "@README@": readme_block("# /etc/postfix/main.cf",
+                                     "reject_rbl_client"),
+            "@POSTSCREEN@": readme_block("# /etc/postfix/main.cf",
+                                         "postscreen_dnsbl_sites"),
+        }
         for name in ("main.cf", "master.cf"):
             text = (HERE / (name + ".in")).read_text()
-            text = text.replace("@README@",
-                                main.replace("/etc/postfix/", etc))
+            for mark, block in main.items():
+                text = text.replace(mark, etc(block))
             (self.etc / name).write_text(text.replace("@TOP@", str(self.top)))
         self.postfix("start")
         assert wait_until(lambda: "daemon started" in self.log(), 10), \
@@ -231,20 +237,26 @@ class Postfix:
         except OSError:
             return ""
 
-    def smtp(self, client, data=False):
-        """A session from 127.0.0.1 that names client in XCLIENT
-        ("192.0.2.1" or "IPV6:2001:db8::1"), up to RCPT TO (or through
-        DATA); waits until Postfix has logged its end."""
+    def smtp(self, client, data=False, postscreen=False):
+        """A session up to RCPT TO (or through DATA); waits until Postfix
+        has logged its end.  To smtpd on port 25: from 127.0.0.1, naming
+        client ("192.0.2.1" or "IPV6:2001:db8::1") in XCLIENT.  To
+        postscreen on port 26 (which knows no XCLIENT): from client, an
+        address of the namespace's lo."""
         start = len(self.log())
-        args = ["swaks", "--server", "127.0.0.1:25", "--xclient-addr", client,
-                "--from", "sender@example.org", "--to", "user@" + DOMAIN,
-                "--helo", "client.example.org"]
+        args = ["swaks", "--from", "sender@example.org",
+                "--to", "user@" + DOMAIN, "--helo", "client.example.org"]
+        if postscreen:
+            args += ["--server", "127.0.0.1:26", "--local-interface", client]
+        else:
+            args += ["--server", "127.0.0.1:25", "--xclient-addr", client]
         if not data:
             args += ["--quit-after", "RCPT"]
         _, out = _run(*args, timeout=SESSION_TIMEOUT)
         addr = client[len("IPV6:"):] if client.startswith("IPV6:") else client
-        end = "disconnect from unknown[%s]" % addr
-        wait_until(lambda: end in self.log()[start:], 5)
+        ends = ("disconnect from unknown[%s]" % addr,      # smtpd
+                "DISCONNECT [%s]" % addr)                  # postscreen
+        wait_until(lambda: any(e in self.log()[start:] for e in ends), 5)
         return Session(addr, out, self.log()[start:])
 
 
@@ -278,6 +290,9 @@ def mail():
     postfix = Postfix(netns, top)
     try:
         netns.create()
+        # the postscreen cases' clients: addresses of their own
+        _must("ip", "-n", netns.name, "addr", "add", "192.0.2.0/24",
+              "dev", "lo")
         netns.enter()
         upstream = Rbldnsd({UPSTREAM: UPSTREAM_DATA}).start()
         yield Mail(netns, upstream, postfix.start())
@@ -407,6 +422,25 @@ def test_rblctl_add_takes_effect_for_the_next_connection(mail, rbl):
     ctl(rbl, "del", "block", "192.0.2.30/32")
     s = mail.postfix.smtp("192.0.2.30")
     assert accepted(s), s
+
+
+def test_postscreen_rejects_listed_client_under_another_name(mail, rbl):
+    s = mail.postfix.smtp("192.0.2.10", postscreen=True)
+    assert s.rcpt == ("550 5.7.1 Service unavailable; client [192.0.2.10] "
+                      "blocked using bl.example.com"), s
+    assert "DNSBL rank 3 for [192.0.2.10]" in s.log, s
+
+
+@pytest.mark.parametrize("client, allowed", [("192.0.2.11", True),
+                                             ("192.0.2.99", False)])
+def test_postscreen_passes_allowed_and_unlisted_clients(mail, rbl, client,
+                                                        allowed):
+    s = mail.postfix.smtp(client, postscreen=True)
+    assert accepted(s), s
+    assert "PASS NEW [%s]" % client in s.log, s
+    wl = "addr %s listed by domain %s as 127.0.10.1" % (client, WL)
+    assert (wl in s.log) == allowed, s
+    assert "listed by domain %s" % BL not in s.log, s
 
 
 def test_upstream_down_fails_open_and_local_lists_still_decide(
