@@ -47,6 +47,9 @@ UPSTREAM = "dnsbl.example.net"  # not .test: a default local zone of unbound
 DOMAIN = "rblcache.test"            # main.cf's mydestination
 CLONE_NEWNET = 0x40000000
 SESSION_TIMEOUT = 30                # one swaks run, seconds
+SMTPD = 25                          # master.cf.in: one process per session
+POSTSCREEN = 26
+SMTPD_CACHING = 27                  # one process for every session
 
 # One zone of local lists and an upstream, one allow zone, as README.md's
 # deployment section sets them up.
@@ -237,19 +240,20 @@ class Postfix:
         except OSError:
             return ""
 
-    def smtp(self, client, data=False, postscreen=False):
+    def smtp(self, client, data=False, port=SMTPD):
         """A session up to RCPT TO (or through DATA); waits until Postfix
-        has logged its end.  To smtpd on port 25: from 127.0.0.1, naming
-        client ("192.0.2.1" or "IPV6:2001:db8::1") in XCLIENT.  To
-        postscreen on port 26 (which knows no XCLIENT): from client, an
-        address of the namespace's lo."""
+        has logged its end.  To smtpd: from 127.0.0.1, naming client
+        ("192.0.2.1" or "IPV6:2001:db8::1") in XCLIENT.  To postscreen
+        (which knows no XCLIENT): from client, an address of the
+        namespace's lo."""
         start = len(self.log())
         args = ["swaks", "--from", "sender@example.org",
-                "--to", "user@" + DOMAIN, "--helo", "client.example.org"]
-        if postscreen:
-            args += ["--server", "127.0.0.1:26", "--local-interface", client]
+                "--to", "user@" + DOMAIN, "--helo", "client.example.org",
+                "--server", "127.0.0.1:%d" % port]
+        if port == POSTSCREEN:
+            args += ["--local-interface", client]
         else:
-            args += ["--server", "127.0.0.1:25", "--xclient-addr", client]
+            args += ["--xclient-addr", client]
         if not data:
             args += ["--quit-after", "RCPT"]
         _, out = _run(*args, timeout=SESSION_TIMEOUT)
@@ -424,8 +428,19 @@ def test_rblctl_add_takes_effect_for_the_next_connection(mail, rbl):
     assert accepted(s), s
 
 
+def test_smtpd_remembers_answers_until_postfix_reload(mail, rbl):
+    """What README.md says of a running smtpd and rblctl edits."""
+    assert accepted(mail.postfix.smtp("192.0.2.31", port=SMTPD_CACHING))
+    ctl(rbl, "add", "block", "192.0.2.31/32", "--reason", "late")
+    s = mail.postfix.smtp("192.0.2.31", port=SMTPD_CACHING)
+    assert accepted(s), s               # the process's own DNSBL cache
+    mail.postfix.postfix("reload")
+    s = mail.postfix.smtp("192.0.2.31", port=SMTPD_CACHING)
+    assert rejected(s, 'listed: block "late" (+10)'), s
+
+
 def test_postscreen_rejects_listed_client_under_another_name(mail, rbl):
-    s = mail.postfix.smtp("192.0.2.10", postscreen=True)
+    s = mail.postfix.smtp("192.0.2.10", port=POSTSCREEN)
     assert s.rcpt == ("550 5.7.1 Service unavailable; client [192.0.2.10] "
                       "blocked using bl.example.com"), s
     assert "DNSBL rank 3 for [192.0.2.10]" in s.log, s
@@ -435,7 +450,7 @@ def test_postscreen_rejects_listed_client_under_another_name(mail, rbl):
                                              ("192.0.2.99", False)])
 def test_postscreen_passes_allowed_and_unlisted_clients(mail, rbl, client,
                                                         allowed):
-    s = mail.postfix.smtp(client, postscreen=True)
+    s = mail.postfix.smtp(client, port=POSTSCREEN)
     assert accepted(s), s
     assert "PASS NEW [%s]" % client in s.log, s
     wl = "addr %s listed by domain %s as 127.0.10.1" % (client, WL)
