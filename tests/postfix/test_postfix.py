@@ -25,6 +25,7 @@ signalled are the ones started here, by pid.
 import ctypes
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -210,14 +211,23 @@ class Postfix:
             for mark, block in main.items():
                 text = text.replace(mark, etc(block))
             (self.etc / name).write_text(text.replace("@TOP@", str(self.top)))
-        self.postfix("start")
-        assert wait_until(lambda: "daemon started" in self.log(), 10), \
-            self.log()
+        rc, out = self.postfix("start")
+        if rc != 0:
+            # postfix prints why only to a terminal (or to a log it may not
+            # have opened yet): ask again on a pseudo-terminal
+            out += _run(*self.netns.exec_args(
+                "script", "-qec", "postfix -c %s check"
+                % shlex.quote(str(self.etc)), "/dev/null"))[1]
+        assert rc == 0 and wait_until(
+            lambda: "daemon started" in self.log(), 10), \
+            "postfix start: exit status %d\n%s\n----- %s -----\n%s" % (
+                rc, out, self.maillog, self.log())
         return self
 
     def postfix(self, command):
-        return _must(*self.netns.exec_args("postfix", "-c", str(self.etc),
-                                           command), timeout=60)
+        """postfix -c DIR command in the namespace: (exit status, output)."""
+        return _run(*self.netns.exec_args("postfix", "-c", str(self.etc),
+                                          command), timeout=60)
 
     def master_pid(self):
         try:
@@ -230,7 +240,7 @@ class Postfix:
         pid = self.master_pid()
         if pid is None:
             return
-        _run(*self.netns.exec_args("postfix", "-c", str(self.etc), "stop"))
+        self.postfix("stop")
         if not wait_until(lambda: not _alive(pid), 10):
             os.kill(pid, signal.SIGKILL)
 
@@ -434,7 +444,7 @@ def test_smtpd_remembers_answers_until_postfix_reload(mail, rbl):
     ctl(rbl, "add", "block", "192.0.2.31/32", "--reason", "late")
     s = mail.postfix.smtp("192.0.2.31", port=SMTPD_CACHING)
     assert accepted(s), s               # the process's own DNSBL cache
-    mail.postfix.postfix("reload")
+    assert mail.postfix.postfix("reload")[0] == 0
     s = mail.postfix.smtp("192.0.2.31", port=SMTPD_CACHING)
     assert rejected(s, 'listed: block "late" (+10)'), s
 
