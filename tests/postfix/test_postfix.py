@@ -2,13 +2,15 @@
 
 One network namespace per module (rblpf-PID) holds everything: rbldnsd
 as the upstream DNSBL, a private Postfix instance (tests/postfix/main.cf.in
-and master.cf.in, its own config, queue and data directories) with smtpd
-on 127.0.0.1:25, and for each test a fresh rblcached on 127.0.0.1:53 and
-[::1]:53, the namespace's only name server (/etc/netns/NAME/resolv.conf,
-which `ip netns exec` mounts over /etc/resolv.conf for Postfix).  swaks
-speaks SMTP for other clients through XCLIENT, so Postfix checks the
-address the test names, and each case asserts Postfix's reply and what
-Postfix logged about the session.
+and master.cf.in with README.md's Postfix blocks, its own config, queue
+and data directories) with smtpd on 127.0.0.1:25, postscreen on :26 and a
+long-lived smtpd on :27, and for each test a fresh rblcached on
+127.0.0.1:53 and [::1]:53, the namespace's only name server
+(/etc/netns/NAME/resolv.conf, which `ip netns exec` mounts over
+/etc/resolv.conf for Postfix).  swaks speaks SMTP for other clients
+through XCLIENT (to postscreen: from their own addresses), so Postfix
+checks the address the test names, and each case asserts Postfix's reply
+and what Postfix logged about the session.
 
 Postfix treats a failed DNSBL lookup as "not listed", so an accepted
 client proves little by itself: the cases that expect acceptance also
