@@ -7,7 +7,7 @@ self-contained and uses none of this.
 
 import pytest
 
-from rbltest import LEAK_MARK, SANITIZER_MARKS, Rbl
+from rbltest import Rbl, stop_problem
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -36,10 +36,6 @@ def rbl(request, tmp_path):
     # A clean SIGTERM exit and no sanitizer report: under `make asan` this
     # is where leaks and UB found during the case surface.
     if not failed:
-        log = d.log()
-        marks = SANITIZER_MARKS + ((LEAK_MARK,) if rc is not None else ())
-        bad = [m for m in marks if m in log]
-        if (rc is not None and rc != 0) or bad:
-            pytest.fail("rblcached: exit status %s after SIGTERM%s\n%s"
-                        % (rc, ", log has " + ", ".join(bad) if bad else "",
-                           log[-20000:]), pytrace=False)
+        problem = stop_problem(rc, d.log())
+        if problem:
+            pytest.fail(problem, pytrace=False)

@@ -383,17 +383,11 @@ class Rbl:
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            os.kill(proc.pid, sig)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
+        rc = stop_process(proc, sig)
         if self._logf:
             self._logf.close()
             self._logf = None
-        return proc.returncode
+        return rc
 
     def wait_exit(self, timeout):
         """The exit status of a daemon expected to exit by itself."""
@@ -467,6 +461,44 @@ class Rbl:
         except Exception:  # noqa: BLE001 - any failure means not alive
             return False
         return r.rcode() == NOERROR
+
+
+def readme_block(first_line, containing=""):
+    """The text of the one fenced block of README.md that begins with
+    first_line and contains containing: tests run the snippets users copy."""
+    blocks = [b.lstrip("\n")
+              for b in (REPO / "README.md").read_text().split("```")[1::2]]
+    found = [b for b in blocks
+             if b.startswith(first_line + "\n") and containing in b]
+    assert len(found) == 1, "README.md: %d blocks begin with %r" % (
+        len(found), first_line)
+    return found[0]
+
+
+def stop_process(proc, sig=signal.SIGTERM):
+    """Sends sig to a Popen still running, SIGKILL when it has not exited
+    STOP_TIMEOUT seconds later; its exit status."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+    return proc.returncode
+
+
+def stop_problem(rc, log):
+    """What is wrong with how a daemon ended after SIGTERM (rc: its exit
+    status, None when it had exited by itself earlier; log: its output),
+    or None: a non-zero exit, or a sanitizer report (LeakSanitizer's only
+    after a SIGTERM exit)."""
+    marks = SANITIZER_MARKS + ((LEAK_MARK,) if rc is not None else ())
+    bad = [m for m in marks if m in log]
+    if (rc is not None and rc != 0) or bad:
+        return "rblcached: exit status %s after SIGTERM%s\n%s" % (
+            rc, ", log has " + ", ".join(bad) if bad else "", log[-20000:])
+    return None
 
 
 def wait_until(pred, timeout, interval=0.05):
