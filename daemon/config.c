@@ -295,7 +295,7 @@ static cfg_opt_t resolver_opts[] = {
 	CFG_END()
 };
 
-static cfg_opt_t ratelimit_opts[] = {
+static cfg_opt_t rate_opts[] = {
 	CFG_INT("responses-per-second", 0, CFGF_NONE),
 	CFG_INT("slip", 2, CFGF_NONE),
 	CFG_INT("ipv4-prefix", 24, CFGF_NONE),
@@ -334,7 +334,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_STR("control", "/run/rblcache/control.sock", CFGF_NONE),
 	CFG_STR_LIST("allow-query", "{\"127.0.0.0/8\", \"::1/128\"}", CFGF_NONE),
 	CFG_STR("allow-query-action", "refuse", CFGF_NONE),
-	CFG_SEC("rate-limit", ratelimit_opts, CFGF_NONE),
+	CFG_SEC("rate-limit", rate_opts, CFGF_NONE),
 	CFG_SEC("cache", cache_opts, CFGF_NONE),
 	CFG_SEC("redis", redis_opts, CFGF_NODEFAULT),
 	CFG_SEC("resolver", resolver_opts, CFGF_NONE),
