@@ -383,8 +383,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	/* before the parser: with "drop", a client outside allow-query
 	 * costs a prefix compare and gets nothing, whatever it sent */
 	const struct config *c = s->cfg;
-	int allowed = query_client_allowed(c, client);
-	if (!allowed && c->allow_drop) {
+	if (c->allow_drop && !query_client_allowed(c, client)) {
 		st->dropped_acl++;
 		return 0;
 	}
@@ -401,7 +400,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 			st->rcode[rc]++;
 		return dns_error(&q, rc, out, limit);
 	}
-	if (!allowed) {
+	if (!c->allow_drop && !query_client_allowed(c, client)) {
 		st->refused_acl++;
 		st->rcode[DNS_R_REFUSED]++;
 		return dns_error(&q, DNS_R_REFUSED, out, limit);
