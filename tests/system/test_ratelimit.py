@@ -37,7 +37,7 @@ class Burst:
         self.plain = {}
         self.tc = {}
         self.bad = []
-        self.seconds = 0.0
+        self.seconds = 0.0      # from the first query to the last reply
 
     def total(self, counts, *srcs):
         return sum(counts.get(s, 0) for s in srcs)
@@ -68,12 +68,12 @@ def burst(rbl, n=1000, src="127.0.1.5", others=(), ports=16):
     b = Burst()
     wires = [(si, query_wire(NAME, qid=q)) for _, si, q in order]
     t0 = time.monotonic()
+    last = t0
     for si, w in wires:
         s, addr, fam = socks[si]
         s.sendto(w, ("::1" if fam == socket.AF_INET6 else "127.0.0.1",
                      rbl.port))
         b.sent[addr] = b.sent.get(addr, 0) + 1
-    b.seconds = time.monotonic() - t0
     by_fd = {s.fileno(): (s, addr) for s, addr, _ in socks}
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
@@ -86,6 +86,7 @@ def burst(rbl, n=1000, src="127.0.1.5", others=(), ports=16):
                 data = s.recv(4096)
             except BlockingIOError:
                 continue
+            last = time.monotonic()
             _, flags, rcode, qd, an, ns, ar = parse_header(data)
             if flags & TC:
                 if an or ns or qd != 1 or rcode != NOERROR:
@@ -97,13 +98,15 @@ def burst(rbl, n=1000, src="127.0.1.5", others=(), ports=16):
                 b.plain[addr] = b.plain.get(addr, 0) + 1
     for s, _, _ in socks:
         s.close()
+    b.seconds = last - t0
     return b
 
 
 def allowance(b, rate=RATE):
     """The most plain answers a prefix may get in a burst: a full bucket
-    (one second of the rate, over all workers) plus what refilled while
-    sending, plus one per worker for rounding."""
+    (one second of the rate, over all workers) plus what refilled until
+    the last reply (however slowly the daemon drained the queries), plus
+    one per worker for rounding."""
     return rate + rate * b.seconds + 2
 
 
