@@ -208,7 +208,6 @@ def test_reload_turns_it_on_and_off(rbl):
     reload("rate-limit { responses-per-second = %d }" % RATE)
     b = burst(rbl, n=300)
     assert b.plain.get("127.0.1.5", 0) <= allowance(b)
-    assert "rate limit: %d UDP answers a second" % RATE in rbl.log()
     time.sleep(1.1)
     reload("")
     assert burst(rbl, n=300).plain.get("127.0.1.5", 0) == 300
