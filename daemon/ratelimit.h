@@ -16,11 +16,11 @@
  * Each slot is a token bucket keyed by the client's prefix (ipv4-prefix,
  * ipv6-prefix bits): it holds at most one second of the rate and refills
  * at the rate.  The table is 4-way set associative under a hash keyed
- * with a random seed; a prefix that finds no slot of its own takes the
- * least recently used one of its set with a full bucket, so two prefixes
- * never share a bucket (a collision cannot block anyone but the prefix
- * itself) and a prefix being limited keeps its slot while it keeps
- * sending.
+ * with a random seed; a prefix that finds no slot of its own takes over
+ * the least recently used slot of its set and starts with a full bucket.
+ * So two prefixes never share a bucket (a collision cannot block anyone
+ * but the prefix itself), and a prefix being limited keeps its slot
+ * while it keeps sending.
  */
 #ifndef RBLCACHE_RATELIMIT_H
 #define RBLCACHE_RATELIMIT_H
