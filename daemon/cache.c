@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 
 #define NIL		UINT32_MAX
@@ -103,29 +104,18 @@ cache_entry_bytes(void)
 }
 
 static uint64_t
-mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
-static uint64_t
 hash_ip(const struct ipaddr *ip)
 {
 	uint64_t a, b;
 	memcpy(&a, ip->a, 8);
 	memcpy(&b, ip->a + 8, 8);
-	return mix(a ^ mix(b ^ (uint64_t)ip->family));
+	return hash_mix(a ^ hash_mix(b ^ (uint64_t)ip->family));
 }
 
 static uint64_t
 hash_key(const struct cache_key *k, uint64_t iph)
 {
-	return mix(iph ^ ((uint64_t)k->kind << 40 | (uint64_t)k->id << 32 |
+	return hash_mix(iph ^ ((uint64_t)k->kind << 40 | (uint64_t)k->id << 32 |
 	    k->gen));
 }
 

@@ -205,6 +205,40 @@ validate_ttl(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
+validate_acl_action(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+	if (s && strcmp(s, "refuse") != 0 && strcmp(s, "drop") != 0) {
+		cfg_error(cfg, "allow-query-action \"%s\": want \"refuse\" or "
+		    "\"drop\"", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* An integer option within [lo, hi], by the option's name. */
+static int
+validate_range(cfg_t *cfg, cfg_opt_t *opt)
+{
+	static const struct { const char *name; long lo, hi; } r[] = {
+		{ "responses-per-second", 0, RATELIMIT_MAX_RATE },
+		{ "slip", 0, RATELIMIT_MAX_SLIP },
+		{ "ipv4-prefix", 1, 32 },
+		{ "ipv6-prefix", 1, 128 },
+		{ "table-size", 1, RATELIMIT_MAX_TABLE },
+	};
+	long v = cfg_opt_getnint(opt, 0);
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		if (strcmp(opt->name, r[i].name) == 0 &&
+		    (v < r[i].lo || v > r[i].hi)) {
+			cfg_error(cfg, "%s: must be between %ld and %ld", opt->name,
+			    r[i].lo, r[i].hi);
+			return -1;
+		}
+	return 0;
+}
+
+static int
 validate_addr(cfg_t *cfg, cfg_opt_t *opt)
 {
 	struct sockaddr_storage ss;
@@ -261,6 +295,15 @@ static cfg_opt_t resolver_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t rate_opts[] = {
+	CFG_INT("responses-per-second", 0, CFGF_NONE),
+	CFG_INT("slip", 2, CFGF_NONE),
+	CFG_INT("ipv4-prefix", 24, CFGF_NONE),
+	CFG_INT("ipv6-prefix", 56, CFGF_NONE),
+	CFG_INT("table-size", 65536, CFGF_NONE),
+	CFG_END()
+};
+
 static int
 validate_codes(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -290,6 +333,8 @@ static cfg_opt_t root_opts[] = {
 	CFG_STR("state-dir", "/var/lib/rblcache", CFGF_NONE),
 	CFG_STR("control", "/run/rblcache/control.sock", CFGF_NONE),
 	CFG_STR_LIST("allow-query", "{\"127.0.0.0/8\", \"::1/128\"}", CFGF_NONE),
+	CFG_STR("allow-query-action", "refuse", CFGF_NONE),
+	CFG_SEC("rate-limit", rate_opts, CFGF_NONE),
 	CFG_SEC("cache", cache_opts, CFGF_NONE),
 	CFG_SEC("redis", redis_opts, CFGF_NODEFAULT),
 	CFG_SEC("resolver", resolver_opts, CFGF_NONE),
@@ -397,6 +442,13 @@ config_load(const char *path)
 	cfg_set_validate_func(cfg, "listen", validate_listen);
 	cfg_set_validate_func(cfg, "workers", validate_workers);
 	cfg_set_validate_func(cfg, "allow-query", validate_cidrs);
+	cfg_set_validate_func(cfg, "allow-query-action", validate_acl_action);
+	cfg_set_validate_func(cfg, "rate-limit|responses-per-second",
+	    validate_range);
+	cfg_set_validate_func(cfg, "rate-limit|slip", validate_range);
+	cfg_set_validate_func(cfg, "rate-limit|ipv4-prefix", validate_range);
+	cfg_set_validate_func(cfg, "rate-limit|ipv6-prefix", validate_range);
+	cfg_set_validate_func(cfg, "rate-limit|table-size", validate_range);
 	cfg_set_validate_func(cfg, "cache|max-memory", validate_size);
 	cfg_set_validate_func(cfg, "cache|min-ttl", validate_nonneg);
 	cfg_set_validate_func(cfg, "cache|max-ttl", validate_nonneg);
@@ -460,7 +512,15 @@ config_load(const char *path)
 			fatalx("%s: allow-query \"%s\": %s", path, v, err);
 	}
 
-	cfg_t *sec = cfg_getsec(cfg, "cache");
+	c->allow_drop = strcmp(cfg_getstr(cfg, "allow-query-action"), "drop") == 0;
+	cfg_t *sec = cfg_getsec(cfg, "rate-limit");
+	c->ratelimit.rate = (int)cfg_getint(sec, "responses-per-second");
+	c->ratelimit.slip = (int)cfg_getint(sec, "slip");
+	c->ratelimit.ipv4_prefix = (int)cfg_getint(sec, "ipv4-prefix");
+	c->ratelimit.ipv6_prefix = (int)cfg_getint(sec, "ipv6-prefix");
+	c->ratelimit.table_size = (int)cfg_getint(sec, "table-size");
+
+	sec = cfg_getsec(cfg, "cache");
 	config_parse_size(cfg_getstr(sec, "max-memory"), &c->cache.max_memory);
 	c->cache.min_ttl = (int)cfg_getint(sec, "min-ttl");
 	c->cache.max_ttl = (int)cfg_getint(sec, "max-ttl");

@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "policy.h"
+#include "ratelimit.h"
 
 struct config_list {
 	char *name;
@@ -69,6 +70,8 @@ struct config {
 	char *control;
 	struct cidr *allow;
 	int nallow;
+	int allow_drop;		/* allow-query-action "drop": others get nothing */
+	struct ratelimit_conf ratelimit;	/* UDP answers; rate 0: off */
 	struct config_list *lists;
 	int nlists;
 	struct config_zone *zones;

@@ -1,11 +1,12 @@
 /* query.c -- from a parsed query to the answer's records.
  *
- * The decision order: drop responses and runts; FORMERR/NOTIMP/BADVERS
- * from the parser; REFUSED for clients outside allow-query, classes
- * other than IN and names outside every zone; the apex answers SOA and
- * NS; a name that is not an IP is NXDOMAIN; otherwise the zone's sources
- * are scored and a listed address answers A/TXT, an unlisted one
- * NXDOMAIN with the SOA (RFC 5782 §2.1, §5).
+ * The decision order: clients outside allow-query dropped unparsed when
+ * allow-query-action is "drop"; drop responses and runts;
+ * FORMERR/NOTIMP/BADVERS from the parser; REFUSED for clients outside
+ * allow-query, classes other than IN and names outside every zone; the
+ * apex answers SOA and NS; a name that is not an IP is NXDOMAIN;
+ * otherwise the zone's sources are scored and a listed address answers
+ * A/TXT, an unlisted one NXDOMAIN with the SOA (RFC 5782 §2.1, §5).
  */
 #include "query.h"
 
@@ -25,8 +26,8 @@
 #define TEST_POINT_LISTED	0x7f000002u	/* 127.0.0.2, RFC 5782 §5 */
 #define TEST_POINT_UNLISTED	0x7f000001u
 
-static int
-client_allowed(const struct config *c, const struct ipaddr *ip)
+int
+query_client_allowed(const struct config *c, const struct ipaddr *ip)
 {
 	for (int i = 0; i < c->nallow; i++)
 		if (addr_cidr_contains(&c->allow[i], ip))
@@ -379,6 +380,13 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 
 	if (!up || up->phase == QUERY_ASK)
 		st->queries++;
+	/* before the parser: with "drop", a client outside allow-query
+	 * costs a prefix compare and gets nothing, whatever it sent */
+	const struct config *c = s->cfg;
+	if (c->allow_drop && !query_client_allowed(c, client)) {
+		st->dropped_acl++;
+		return 0;
+	}
 	rc = dns_parse(pkt, len, &q);
 	if (rc == DNS_PARSE_DROP) {
 		st->dropped++;
@@ -392,8 +400,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 			st->rcode[rc]++;
 		return dns_error(&q, rc, out, limit);
 	}
-	const struct config *c = s->cfg;
-	if (!client_allowed(c, client)) {
+	if (!c->allow_drop && !query_client_allowed(c, client)) {
 		st->refused_acl++;
 		st->rcode[DNS_R_REFUSED]++;
 		return dns_error(&q, DNS_R_REFUSED, out, limit);

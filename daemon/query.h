@@ -38,6 +38,9 @@ struct query_stats {
 	uint64_t queries, answered, dropped;
 	uint64_t rcode[6];	/* NOERROR..REFUSED */
 	uint64_t badvers, truncated, listed, notlisted, refused_acl;
+	uint64_t dropped_acl;		/* outside allow-query, action "drop" */
+	uint64_t ratelimit_dropped;	/* UDP answers over the rate limit */
+	uint64_t ratelimit_slipped;	/* ... sent truncated instead (slip) */
 	uint64_t upstream_asked;	/* queries that waited for upstream */
 	uint64_t short_circuit;		/* decided by local sources alone */
 	uint64_t upstream_timeout;	/* lookups given up on (fail open) */
@@ -92,6 +95,9 @@ struct query_upstream {
  * upstream sources count as unanswered (fail open).  With s->cache set,
  * phase ASK answers from cached verdicts and results when it can; the
  * caller then still owes the refreshes marked prefetch in up. */
+/* True when client may query (allow-query). */
+int query_client_allowed(const struct config *c, const struct ipaddr *client);
+
 size_t query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, int udp, uint8_t *out,
     struct query_stats *st, struct query_upstream *up);

@@ -5,6 +5,12 @@
  * No allocation and no lock; the snapshot pointer is announced in the
  * worker's hazard slot for the duration of the batch.
  *
+ * Rate limit (UDP only): each worker owns its ratelimit table, made at
+ * start and remade by the worker itself at its first batch after a
+ * reload that changed the rate-limit section (a reload, not the hot
+ * path: the buckets start full again).  Off, it costs one test of a NULL
+ * pointer per answer.
+ *
  * TCP: one connection struct per client, allocated at accept (not the hot
  * path).  Queries may be pipelined; answers are queued in order.  A
  * connection idle for SERVER_TCP_IDLE_SEC is closed, and so is one whose
@@ -21,12 +27,15 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dns.h"
 #include "upstream.h"
 #include "log.h"
+#include "ratelimit.h"
 
 #define SERVER_BATCH	64
 #define SERVER_UDP_IN	4096
@@ -92,6 +101,8 @@ struct worker {
 	ev_io *udp_io, *tcp_io;	/* one per listen address */
 	_Atomic(struct snapshot *) hazard;
 	struct query_stats stats;
+	struct ratelimit *rl;		/* NULL: UDP answers are not limited */
+	struct ratelimit_conf rlconf;	/* the settings rl was made for */
 	struct tcpconn *conns;
 	/* UDP batch buffers */
 	struct mmsghdr in_msgs[SERVER_BATCH], out_msgs[SERVER_BATCH];
@@ -267,6 +278,52 @@ server_stats(struct server *srv, struct query_stats *out)
 	}
 }
 
+/* ---- response rate limiting ---- */
+
+/* (Re)makes w's table for conf; the old one stays if that fails. */
+static void
+worker_set_ratelimit(struct worker *w, const struct ratelimit_conf *conf)
+{
+	uint64_t seed;
+	/* a secret seed: nobody can pick prefixes that share a set */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)w;
+	struct ratelimit *rl = ratelimit_new(conf, w->srv->nworkers, seed);
+	if (rl || conf->rate == 0) {
+		ratelimit_free(w->rl);
+		w->rl = rl;
+	}
+	w->rlconf = *conf;
+	if (w->id == 0 && conf->rate > 0)
+		log_info("rate limit: %d UDP answers a second per /%d and /%d "
+		    "(%d per worker), slip %d", conf->rate, conf->ipv4_prefix,
+		    conf->ipv6_prefix, (conf->rate + w->srv->nworkers - 1) /
+		    w->srv->nworkers, conf->slip);
+}
+
+/* The rate limit applied to the answer out[0..len) to the UDP query
+ * pkt[0..pktlen) from client: returns len, 0 (send nothing), or the
+ * length of the truncated answer written over out (a slip). */
+static size_t
+udp_ratelimit(struct worker *w, const struct ipaddr *client,
+    const uint8_t *pkt, size_t pktlen, uint8_t *out, size_t len)
+{
+	uint64_t now = (uint64_t)(ev_now(w->loop) * 1000.0);
+	switch (ratelimit_check(w->rl, client, now)) {
+	case RATELIMIT_PASS:
+		return len;
+	case RATELIMIT_SLIP:
+		len = ratelimit_truncate(pkt, pktlen, out, QUERY_UDP_MAX);
+		if (len > 0) {
+			w->stats.ratelimit_slipped++;
+			return len;
+		}
+		break;
+	}
+	w->stats.ratelimit_dropped++;
+	return 0;
+}
+
 /* ---- queries waiting for upstream ---- */
 
 static void tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len);
@@ -315,6 +372,8 @@ pending_finish(struct pending *p)
 	p->up.phase = QUERY_ANSWER;
 	size_t len = query_answer(p->snap, p->pkt, p->len, &p->client,
 	    p->conn == NULL, out, &w->stats, &p->up);
+	if (len > 0 && !p->conn && w->rl)
+		len = udp_ratelimit(w, &p->client, p->pkt, p->len, out, len);
 	if (len > 0) {
 		if (p->conn) {
 			if (!p->conn->dead)
@@ -519,6 +578,8 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (n <= 0)
 			return;
 		struct snapshot *s = snapshot_acquire(w);
+		if (memcmp(&w->rlconf, &s->cfg->ratelimit, sizeof(w->rlconf)))
+			worker_set_ratelimit(w, &s->cfg->ratelimit);
 		int m = 0;
 		for (int i = 0; i < n; i++) {
 			struct ipaddr client;
@@ -526,6 +587,9 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 			size_t len = answer_or_wait(w, s, w->in_buf[i],
 			    w->in_msgs[i].msg_len, &client, io->fd, &w->peers[i],
 			    w->in_msgs[i].msg_hdr.msg_namelen, NULL, w->out_buf[m]);
+			if (len > 0 && w->rl)
+				len = udp_ratelimit(w, &client, w->in_buf[i],
+				    w->in_msgs[i].msg_len, w->out_buf[m], len);
 			if (len == 0)
 				continue;
 			w->out_iov[m].iov_base = w->out_buf[m];
@@ -727,6 +791,19 @@ tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len)
 	tcp_flush(c);
 }
 
+/* With allow-query-action "drop", a client outside allow-query is not
+ * worth a connection slot: closed at once, counted as a drop. */
+static int
+tcp_client_welcome(struct worker *w, const struct ipaddr *client)
+{
+	struct snapshot *s = snapshot_acquire(w);
+	int ok = !s->cfg->allow_drop || query_client_allowed(s->cfg, client);
+	snapshot_release(w);
+	if (!ok)
+		w->stats.dropped_acl++;
+	return ok;
+}
+
 static void
 tcp_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -740,6 +817,12 @@ tcp_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
+		struct ipaddr client;
+		addr_from_sockaddr((struct sockaddr *)&ss, &client);
+		if (!tcp_client_welcome(w, &client)) {
+			close(fd);
+			continue;
+		}
 		if (atomic_fetch_add(&w->srv->tcp_conns, 1) >= SERVER_TCP_MAX_CONNS) {
 			atomic_fetch_sub(&w->srv->tcp_conns, 1);
 			close(fd);
@@ -753,7 +836,7 @@ tcp_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		c->w = w;
 		c->fd = fd;
-		addr_from_sockaddr((struct sockaddr *)&ss, &c->client);
+		c->client = client;
 		ev_io_init(&c->rio, tcp_read_cb, fd, EV_READ);
 		ev_io_init(&c->wio, tcp_write_cb, fd, EV_WRITE);
 		ev_init(&c->idle, tcp_idle_cb);
@@ -889,6 +972,7 @@ server_start(struct server *srv, struct snapshot *s)
 			w->tcp_io[l].data = w;
 			ev_io_start(w->loop, &w->tcp_io[l]);
 		}
+		worker_set_ratelimit(w, &s->cfg->ratelimit);
 		srv->workers[i] = w;
 	}
 	for (int i = 0; i < srv->nworkers; i++)
@@ -933,6 +1017,7 @@ server_stop(struct server *srv)
 		ev_loop_destroy(w->loop);
 		free(w->udp_io);
 		free(w->tcp_io);
+		ratelimit_free(w->rl);
 		free(w);
 	}
 	size_t n = (size_t)srv->nworkers * (size_t)srv->nlisten;

@@ -16,6 +16,7 @@ so `make asan` runs the same cases against build-asan/rblcached.
 
 import errno
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 _build = Path(os.environ.get("RBLCACHE_BUILD", "build"))
 BUILD = _build if _build.is_absolute() else REPO / _build
 RBLCACHED = BUILD / "rblcached"
+RBLCTL = BUILD / "rblctl"
 
 BL = "bl.rblcache.internal"
 WL = "wl.rblcache.internal"
@@ -285,6 +287,14 @@ class Rbl:
         os.replace(tmp, self.confpath)
         return text
 
+    def config_lines(self):
+        """The generated config, written, without its comment line, so
+        that text appended to it is at line len(splitlines()) + 1:
+        libconfuse 3.3 counts a '#' comment line as three lines when it
+        reports where an error is."""
+        return "".join(ln + "\n" for ln in self.write_config().splitlines()
+                       if not ln.startswith("#"))
+
     def _ensure_lists(self):
         for name in self.list_names:
             if not self.path(name).exists():
@@ -407,6 +417,14 @@ class Rbl:
     def wait_log(self, text, timeout=3.0, start=0):
         """Waits until the log (from offset start) contains text."""
         return wait_until(lambda: text in self.log()[start:], timeout)
+
+    def stats(self):
+        """rblctl --json stats: the counters as a dict."""
+        p = subprocess.run([str(RBLCTL), "-s", str(self.control), "--json",
+                            "stats"], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=10)
+        assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+        return json.loads(p.stdout)
 
     # ---- queries ----
 

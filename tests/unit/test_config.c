@@ -311,6 +311,44 @@ test_bad_allow_query(void **state)
 	assert_loads("allow-query = { \"0.0.0.0/0\", \"::/0\" }\n" LISTS ZONE);
 }
 
+/* Loads text and checks allow_drop and the rate-limit settings. */
+static void
+assert_acl_rl(const char *text, int drop, struct ratelimit_conf want)
+{
+	struct config *c = load(text);
+	if (!c)
+		fail_msg("rejected:\n%s\nlog:\n%s", text, logbuf);
+	assert_int_equal(c->allow_drop, drop);
+	assert_memory_equal(&c->ratelimit, &want, sizeof(want));
+	config_free(c);
+}
+
+static void
+test_allow_query_action_and_rate_limit(void **state)
+{
+	(void)state;
+	/* defaults: refuse, rate limit off with BIND-like settings */
+	assert_acl_rl(LISTS ZONE, 0, (struct ratelimit_conf){ 0, 2, 24, 56,
+	    65536 });
+	assert_acl_rl("allow-query-action = \"drop\"\n"
+	    "rate-limit { responses-per-second = 20  slip = 0  ipv4-prefix = 32\n"
+	    "  ipv6-prefix = 128  table-size = 1 }\n" LISTS ZONE, 1,
+	    (struct ratelimit_conf){ 20, 0, 32, 128, 1 });
+	assert_loads("allow-query-action = \"refuse\"\n" LISTS ZONE);
+
+	assert_rejected_with("allow-query-action = \"deny\"\n" LISTS ZONE,
+	    "@1", "deny", "\"refuse\" or \"drop\"", NULL);
+	assert_rejected_with(LISTS ZONE "rate-limit {\n slip = 101\n}\n",
+	    "@5", "slip", "0 and 100", NULL);
+	assert_rejected_with(LISTS ZONE "rate-limit { ipv6-prefix = 0 }\n",
+	    "@4", "ipv6-prefix", NULL);
+	assert_rejected_with(LISTS ZONE
+	    "rate-limit { responses-per-second = 1000001 }\n",
+	    "@4", "responses-per-second", NULL);
+	assert_rejected_with(LISTS ZONE "rate-limit { table-size = 16777217 }\n",
+	    "@4", "table-size", NULL);
+}
+
 static void
 test_zone_unknown_list(void **state)
 {
@@ -639,6 +677,7 @@ main(void)
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test(test_bad_allow_query),
+		cmocka_unit_test(test_allow_query_action_and_rate_limit),
 		cmocka_unit_test(test_zone_unknown_list),
 		cmocka_unit_test(test_upstream_sources),
 		cmocka_unit_test(test_bad_upstream),
