@@ -21,7 +21,7 @@
 
 #define MAX_LISTEN	64
 
-/* The file being parsed: libconfuse gives sections no file name. */
+/* The file being parsed: libconfuse, given the text, names it "[buf]". */
 static const char *parsing;
 
 static void
@@ -29,7 +29,7 @@ errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	const char *file = cfg && cfg->filename ? cfg->filename : parsing;
+	const char *file = parsing ? parsing : cfg ? cfg->filename : NULL;
 	if (cfg && file)
 		log_warnx("%s:%d: %s", file, cfg->line, msg);
 	else
@@ -358,21 +358,91 @@ resolve_path(const char *cfgpath, const char *p)
 	return out;
 }
 
-/* The line where `kind "title"` opens; libconfuse only records where a
- * section ends.  Falls back to that line. */
-static int
-decl_line(const char *path, const char *kind, const char *title, int fallback)
+/* ---- the file's text ---- */
+
+/* Blanks out every comment (#, // and slash-star blocks, outside quoted strings) of
+ * text, keeping the newlines.  libconfuse 3.3 counts a comment line as
+ * three when it reports an error's line, and rejects a comment after an
+ * item of a list; without comments it does neither. */
+static void
+blank_comments(char *text)
+{
+	char quote = 0;
+	for (char *p = text; *p; p++) {
+		if (quote) {
+			if (*p == '\\' && quote == '"' && p[1])
+				p++;
+			else if (*p == quote)
+				quote = 0;
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			for (; *p && *p != '\n'; p++)
+				*p = ' ';
+			if (!*p)
+				break;
+		} else if (p[0] == '/' && p[1] == '*') {
+			char *end = strstr(p + 2, "*/");
+			char *stop = end ? end + 2 : p + strlen(p);
+			for (; p < stop; p++)
+				if (*p != '\n')
+					*p = ' ';
+			p--;
+		}
+	}
+}
+
+/* The whole file, NUL-terminated, or NULL with errno set. */
+static char *
+read_text(const char *path)
 {
 	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap ? cap * 2 : 8192);
+			if (!nb)
+				break;
+			buf = nb;
+			cap = cap ? cap * 2 : 8192;
+		}
+		size_t k = fread(buf + len, 1, cap - len - 1, f);
+		len += k;
+		if (k == 0)
+			break;
+	}
+	int bad = ferror(f) || !buf, saved = errno;
+	fclose(f);
+	if (bad) {
+		free(buf);
+		errno = saved ? saved : ENOMEM;
+		return NULL;
+	}
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		free(buf);
+		errno = EINVAL;		/* a NUL byte: not a text file */
+		return NULL;
+	}
+	return buf;
+}
+
+/* The line where `kind "title"` opens in text (comments blanked);
+ * libconfuse only records where a section ends.  Falls back to that
+ * line. */
+static int
+decl_line(const char *text, const char *kind, const char *title, int fallback)
+{
 	int n = 0, found = fallback;
 	size_t kl = strlen(kind);
-	if (!f)
-		return fallback;
-	while (getline(&line, &cap, f) >= 0) {
+	for (const char *line = text; line && *line; ) {
+		const char *nl = strchr(line, '\n');
 		n++;
-		char *p = line;
+		const char *p = line;
+		line = nl ? nl + 1 : NULL;
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (strncmp(p, kind, kl) != 0 || (p[kl] != ' ' && p[kl] != '\t'))
@@ -386,8 +456,6 @@ decl_line(const char *path, const char *kind, const char *title, int fallback)
 			break;
 		}
 	}
-	free(line);
-	fclose(f);
 	return found;
 }
 
@@ -433,6 +501,7 @@ struct config *
 config_load(const char *path)
 {
 	struct config *c = NULL;
+	char *text = NULL;
 	cfg_t *cfg = cfg_init(root_opts, CFGF_NONE);
 	int errors = 0;
 
@@ -466,16 +535,13 @@ config_load(const char *path)
 	cfg_set_validate_func(cfg, "zone|ttl", validate_ttl);
 
 	parsing = path;
-	switch (cfg_parse(cfg, path)) {
-	case CFG_SUCCESS:
-		break;
-	case CFG_FILE_ERROR:
+	if (!(text = read_text(path))) {
 		log_warn("%s: cannot read config", path);
 		goto fail;
-	default:
-		/* libconfuse already said where */
-		goto fail;
 	}
+	blank_comments(text);
+	if (cfg_parse_buf(cfg, text) != CFG_SUCCESS)
+		goto fail;	/* libconfuse already said where */
 
 	if (!(c = calloc(1, sizeof(*c))))
 		fatal("%s", __func__);
@@ -566,7 +632,7 @@ config_load(const char *path)
 		cfg_t *u = cfg_getnsec(cfg, "upstream", (unsigned)i);
 		struct config_upstream *cu = &c->upstreams[c->nupstreams++];
 		uint8_t wire[256];
-		cu->line = decl_line(path, "upstream", cfg_title(u), u->line);
+		cu->line = decl_line(text, "upstream", cfg_title(u), u->line);
 		cu->name = xstrdup(cfg_title(u));
 		for (char *p = cu->name; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -604,7 +670,7 @@ config_load(const char *path)
 		/* names are case-insensitive, like the sources that use them */
 		for (char *p = c->lists[i].name; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
-		c->lists[i].line = decl_line(path, "list", cfg_title(l), l->line);
+		c->lists[i].line = decl_line(text, "list", cfg_title(l), l->line);
 		const char *f = cfg_getstr(l, "file");
 		const char *t = c->lists[i].name;
 		if (!*t || strchr(t, '.') || strpbrk(t, "=* \t")) {
@@ -627,7 +693,7 @@ config_load(const char *path)
 	for (int i = 0; i < c->nzones; i++) {
 		cfg_t *z = cfg_getnsec(cfg, "zone", (unsigned)i);
 		struct config_zone *cz = &c->zones[i];
-		cz->line = decl_line(path, "zone", cfg_title(z), z->line);
+		cz->line = decl_line(text, "zone", cfg_title(z), z->line);
 		int wl = config_name_to_wire(cfg_title(z), cz->wire, sizeof(cz->wire));
 		if (wl < 0) {
 			log_warnx("%s:%d: zone \"%s\": not a valid domain name",
@@ -726,6 +792,7 @@ config_load(const char *path)
 	}
 
 	cfg_free(cfg);
+	free(text);
 	if (errors) {
 		config_free(c);
 		return NULL;
@@ -733,6 +800,7 @@ config_load(const char *path)
 	return c;
 fail:
 	cfg_free(cfg);
+	free(text);
 	config_free(c);
 	return NULL;
 }

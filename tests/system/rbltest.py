@@ -287,14 +287,6 @@ class Rbl:
         os.replace(tmp, self.confpath)
         return text
 
-    def config_lines(self):
-        """The generated config, written, without its comment line, so
-        that text appended to it is at line len(splitlines()) + 1:
-        libconfuse 3.3 counts a '#' comment line as three lines when it
-        reports where an error is."""
-        return "".join(ln + "\n" for ln in self.write_config().splitlines()
-                       if not ln.startswith("#"))
-
     def _ensure_lists(self):
         for name in self.list_names:
             if not self.path(name).exists():

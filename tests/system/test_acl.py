@@ -107,7 +107,7 @@ def test_refuse_is_the_default_and_explicit(rbl):
 
 
 def test_bad_action_fails_check_with_file_and_line(rbl):
-    text = rbl.config_lines()
+    text = rbl.write_config()
     rc, err = rbl.check(text + 'allow-query-action = "ignore"\n')
     line = len(text.splitlines()) + 1
     assert rc == 1 and "%s:%d:" % (rbl.confpath, line) in err, err

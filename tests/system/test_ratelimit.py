@@ -225,7 +225,7 @@ def test_reload_turns_it_on_and_off(rbl):
     ("table-size", "many"),
 ])
 def test_bad_value_fails_check_with_file_and_line(rbl, option, value):
-    text = rbl.config_lines()
+    text = rbl.write_config()
     line = len(text.splitlines()) + 2
     rc, err = rbl.check(text + "rate-limit {\n  %s = %s\n}\n" % (option, value))
     assert rc == 1 and "%s:%d:" % (rbl.confpath, line) in err, err
@@ -233,14 +233,14 @@ def test_bad_value_fails_check_with_file_and_line(rbl, option, value):
 
 
 def test_unknown_key_in_section_fails_check(rbl):
-    text = rbl.config_lines()
+    text = rbl.write_config()
     line = len(text.splitlines()) + 1
     rc, err = rbl.check(text + "rate-limit { rate = 5 }\n")
     assert rc == 1 and "%s:%d:" % (rbl.confpath, line) in err, err
 
 
 def test_example_values_check_ok(rbl):
-    text = rbl.config_lines()
+    text = rbl.write_config()
     rc, err = rbl.check(text + "rate-limit { responses-per-second = 20  slip = 2"
                         "  ipv4-prefix = 24  ipv6-prefix = 56"
                         "  table-size = 65536 }\n")

@@ -269,6 +269,33 @@ test_unknown_key(void **state)
 	    "colour", NULL);
 }
 
+/* Comments of every kind, before an error and inside lists: errors
+ * name the line they are on, and # inside a string is not a comment. */
+static void
+test_comments_and_lines(void **state)
+{
+	(void)state;
+	assert_rejected_with("# one\n# two\n// three\n\nworkers = -1\n"
+	    LISTS ZONE, "@5", "workers", NULL);
+	assert_rejected_with("/* a block\n   over two lines */\nworkers = -1\n"
+	    LISTS ZONE, "@3", NULL);
+	assert_rejected_with("# c\n" LISTS "# c\nzone \"bl.test\" { sources = "
+	    "{ \"nolist\" } }\n", "@5", "nolist", NULL);
+	/* a zone declared in a comment is not the one the error is about */
+	assert_rejected_with("# zone \"bl.test\" { sources = { \"x\" } }\n"
+	    LISTS "zone \"bl.test\" { sources = { \"nolist\" } }\n", "@4",
+	    NULL);
+	assert_loads("listen = { \"127.0.0.1:5300\", # the v4 one\n"
+	    "  \"[::1]:5300\" // and v6\n}\n" LISTS ZONE);
+	struct config *c = load("state-dir = \"/tmp/a#b//c\" # here\n"
+	    "control = '/tmp/x#y' /* and */\n" LISTS ZONE);
+	if (!c)
+		fail_msg("rejected:\n%s", logbuf);
+	assert_string_equal(c->state_dir, "/tmp/a#b//c");
+	assert_string_equal(c->control, "/tmp/x#y");
+	config_free(c);
+}
+
 static void
 test_syntax_error(void **state)
 {
@@ -675,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_comments_and_lines),
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test(test_bad_allow_query),
 		cmocka_unit_test(test_allow_query_action_and_rate_limit),
