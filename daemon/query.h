@@ -39,8 +39,8 @@ struct snapshot {
  * zone is known). */
 #define QUERY_STATS_ZONES	32
 #define QUERY_STATS_UPSTREAMS	32
-enum { QUERY_QT_A, QUERY_QT_TXT, QUERY_QT_ANY, QUERY_QT_SOA, QUERY_QT_NS,
-	QUERY_QT_AAAA, QUERY_QT_OTHER, QUERY_QTYPES };
+enum { QUERY_QT_OTHER, QUERY_QT_A, QUERY_QT_TXT, QUERY_QT_ANY, QUERY_QT_SOA,
+	QUERY_QT_NS, QUERY_QT_AAAA, QUERY_QTYPES };
 #define QUERY_RC_BADVERS	6	/* after NOERROR..REFUSED */
 #define QUERY_RCODES		7
 enum { QUERY_ERR_TIMEOUT, QUERY_ERR_SERVFAIL, QUERY_ERR_ERRCODE, QUERY_ERRS };
@@ -59,7 +59,6 @@ struct query_result {
 	uint8_t rcode;		/* 0..5 or QUERY_RC_BADVERS */
 	int8_t verdict;		/* 1 listed, 0 not listed, -1 none */
 	uint8_t via;		/* QUERY_VIA_* */
-	uint16_t qtype_raw;
 	int32_t score;		/* QUERY_NO_SCORE: not scored here */
 };
 

@@ -278,7 +278,7 @@ figures(struct out *o, const struct fig *f, size_t n)
 }
 
 static const char *const qtype_names[QUERY_QTYPES] = {
-	"A", "TXT", "ANY", "SOA", "NS", "AAAA", "other",
+	"other", "A", "TXT", "ANY", "SOA", "NS", "AAAA",
 };
 static const char *const rcode_names[QUERY_RCODES] = {
 	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
