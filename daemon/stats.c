@@ -127,10 +127,8 @@ struct out {
 	char *buf;
 	size_t len, cap;
 	int failed;
-	int nfam;		/* JSON: families written (commas) */
-	int nseries;		/* JSON: series in the current family */
+	int nfam;		/* JSON: values written (commas) */
 	const char *ctl, *prom;	/* the current family's names */
-	int labelled;
 };
 
 static void
@@ -162,100 +160,76 @@ put(struct out *o, const char *fmt, ...)
 	}
 }
 
-/* A label value: JSON escapes for JSON, the exposition format's (\\,
- * \", \n) otherwise. */
-static void
-put_label(struct out *o, const char *v)
+/* Appends a label value with the exposition format's escapes (\\, \",
+ * \n); rblctl's names use the same. */
+static size_t
+label_escape(char *out, size_t size, size_t n, const char *v)
 {
-	if (o->format == STATS_JSON) {
-		char esc[512];
-		size_t n = ctl_json_escape(esc, sizeof(esc), v, strlen(v));
-		put(o, "\"%s\"", n < sizeof(esc) ? esc : "?");
-		return;
+	for (const char *p = v; *p && n + 3 < size; p++) {
+		if (*p == '\\' || *p == '"' || *p == '\n')
+			out[n++] = '\\';
+		out[n++] = *p == '\n' ? 'n' : *p;
 	}
-	put(o, "\"");
-	for (const char *p = v; *p; p++) {
-		if (*p == '\\' || *p == '"')
-			put(o, "\\%c", *p);
-		else if (*p == '\n')
-			put(o, "\\n");
-		else
-			put(o, "%c", *p);
-	}
-	put(o, "\"");
+	out[n] = '\0';
+	return n;
 }
 
 enum { COUNTER, GAUGE, HISTOGRAM };
 
-/* Starts a family.  labelled: its series carry labels (JSON: an array). */
+/* Starts a family. */
 static void
 family(struct out *o, const char *ctl, const char *prom, int type,
-    int labelled, const char *help)
+    const char *help)
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
 	o->ctl = ctl;
 	o->prom = prom;
-	o->labelled = labelled;
-	o->nseries = 0;
 	if (o->format == STATS_PROMETHEUS && prom)
 		put(o, "# HELP rblcache_%s %s\n# TYPE rblcache_%s %s\n", prom, help,
 		    prom, types[type]);
-	if (o->format == STATS_JSON && ctl) {
-		put(o, "%s\"%s\":%s", o->nfam ? "," : "", ctl, labelled ? "[" : "");
-		o->nfam++;
-	}
-}
-
-static void
-family_end(struct out *o)
-{
-	if (o->format == STATS_JSON && o->ctl && o->labelled)
-		put(o, "]");
 }
 
 /* One value of the current family, with n label pairs (name, value).
  * suffix extends the Prometheus name (_bucket, _sum); scale converts v
- * to the Prometheus base unit (0: none). */
+ * to the Prometheus base unit (0: none).  rblctl names a labelled value
+ * name{label="value",...}, a JSON key like any other, so that every
+ * value stays one integer under one name. */
 static void
 series(struct out *o, const char *suffix, const char *const *labels, int n,
     uint64_t v, double scale)
 {
-	const char *name = o->format == STATS_PROMETHEUS ? o->prom : o->ctl;
+	int prom = o->format == STATS_PROMETHEUS;
+	const char *name = prom ? o->prom : o->ctl;
+	char full[1024];
+	size_t k;
 	if (!name)
 		return;
+	k = (size_t)snprintf(full, sizeof(full), "%s%s%s", prom ? "rblcache_" :
+	    "", name, prom && suffix ? suffix : "");
+	for (int i = 0; i < n && k < sizeof(full) - 8; i++) {
+		k += (size_t)snprintf(full + k, sizeof(full) - k, "%s%s=\"",
+		    i ? "," : "{", labels[2 * i]);
+		if (k >= sizeof(full) - 8)
+			break;
+		k = label_escape(full, sizeof(full) - 4, k, labels[2 * i + 1]);
+		full[k++] = '"';
+		full[k] = '\0';
+	}
+	if (n > 0 && k < sizeof(full) - 1) {
+		full[k++] = '}';
+		full[k] = '\0';
+	}
 	if (o->format == STATS_JSON) {
-		if (!o->labelled) {
-			put(o, "%" PRIu64, v);
-			return;
-		}
-		put(o, "%s{", o->nseries++ ? "," : "");
-		for (int i = 0; i < n; i++) {
-			put(o, "\"%s\":", labels[2 * i]);
-			put_label(o, labels[2 * i + 1]);
-			put(o, ",");
-		}
-		put(o, "\"value\":%" PRIu64 "}", v);
-		return;
-	}
-	char full[128];
-	snprintf(full, sizeof(full), "%s%s%s", o->format == STATS_PROMETHEUS ?
-	    "rblcache_" : "", name, suffix && o->format == STATS_PROMETHEUS ?
-	    suffix : "");
-	if (n == 0 && o->format == STATS_TEXT) {
+		char esc[2048];
+		size_t e = ctl_json_escape(esc, sizeof(esc), full, strlen(full));
+		put(o, "%s\"%s\":%" PRIu64, o->nfam++ ? "," : "",
+		    e < sizeof(esc) ? esc : "?", v);
+	} else if (!prom)
 		put(o, "%-24s %" PRIu64 "\n", full, v);
-		return;
-	}
-	put(o, "%s", full);
-	for (int i = 0; i < n; i++) {
-		put(o, "%s%s=", i ? "," : "{", labels[2 * i]);
-		put_label(o, labels[2 * i + 1]);
-	}
-	if (n > 0)
-		put(o, "}");
-	if (o->format == STATS_PROMETHEUS && scale != 0)
-		put(o, " %.15g\n", (double)v * scale);
+	else if (scale != 0)
+		put(o, "%s %.15g\n", full, (double)v * scale);
 	else
-		put(o, " %" PRIu64 "\n", v);
+		put(o, "%s %" PRIu64 "\n", full, v);
 }
 
 /* An unlabelled figure. */
@@ -271,9 +245,8 @@ static void
 figures(struct out *o, const struct fig *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		family(o, f[i].ctl, f[i].prom, f[i].type, 0, f[i].help);
+		family(o, f[i].ctl, f[i].prom, f[i].type, f[i].help);
 		series(o, NULL, NULL, 0, f[i].v, f[i].scale);
-		family_end(o);
 	}
 }
 
@@ -291,7 +264,7 @@ labelled(struct out *o, const struct stats_snapshot *s)
 	const struct query_stats *q = &s->q;
 	char le[32];
 
-	family(o, "queries_by", "queries_total", COUNTER, 1, "DNS queries "
+	family(o, "queries_by", "queries_total", COUNTER, "DNS queries "
 	    "answered, by zone (\"other\": outside every zone), query type and "
 	    "response code.");
 	for (int z = 0; z < QUERY_STATS_ZONES; z++)
@@ -304,9 +277,8 @@ labelled(struct out *o, const struct stats_snapshot *s)
 				    "qtype", qtype_names[t], "rcode", rcode_names[r] };
 				series(o, NULL, l, 3, v, 0);
 			}
-	family_end(o);
 
-	family(o, "verdicts", "verdicts_total", COUNTER, 1, "Addresses looked "
+	family(o, "verdicts", "verdicts_total", COUNTER, "Addresses looked "
 	    "up in a zone, by verdict.");
 	for (int z = 1; z < QUERY_STATS_ZONES; z++)
 		for (int v = 0; v < 2 && zone_names[z]; v++) {
@@ -314,20 +286,18 @@ labelled(struct out *o, const struct stats_snapshot *s)
 			    v ? "listed" : "notlisted" };
 			series(o, NULL, l, 2, q->verdicts[z][v], 0);
 		}
-	family_end(o);
 
-	family(o, "upstream_queries_by", "upstream_queries_total", COUNTER, 1,
+	family(o, "upstream_queries_by", "upstream_queries_total", COUNTER,
 	    "Queries sent to each upstream DNSBL/DNSWL (not counting those "
 	    "answered by the caches or coalesced).");
 	for (int u = 1; u < QUERY_STATS_UPSTREAMS && upstream_names[u]; u++) {
 		const char *l[] = { "upstream", upstream_names[u] };
 		series(o, NULL, l, 1, s->up_sent_by[u], 0);
 	}
-	family_end(o);
 
 	static const char *const kinds[QUERY_ERRS] = { "timeout", "servfail",
 	    "errorcode" };
-	family(o, "upstream_errors", "upstream_errors_total", COUNTER, 1,
+	family(o, "upstream_errors", "upstream_errors_total", COUNTER,
 	    "Queries that found an upstream's answer missing (timeout), "
 	    "failed (servfail: SERVFAIL, refused, unreachable) or an error "
 	    "code (errorcode: the list refuses us); fail open.");
@@ -337,9 +307,8 @@ labelled(struct out *o, const struct stats_snapshot *s)
 			    kinds[k] };
 			series(o, NULL, l, 2, q->upstream_errs[u][k], 0);
 		}
-	family_end(o);
 
-	family(o, "query_duration", "query_duration_seconds", HISTOGRAM, 1,
+	family(o, "query_duration", "query_duration_seconds", HISTOGRAM,
 	    "Time from reading a query to sending its answer, local and "
 	    "cached answers and upstream waits alike.");
 	uint64_t cum = 0;
@@ -356,7 +325,6 @@ labelled(struct out *o, const struct stats_snapshot *s)
 		series(o, "_sum", NULL, 0, q->latency_ns, 1e-9);
 		series(o, "_count", NULL, 0, cum, 0);
 	}
-	family_end(o);
 	const struct fig sums[] = {
 		{ "query_duration_count", NULL, COUNTER, cum, 0, NULL },
 		{ "query_duration_sum_us", NULL, COUNTER, q->latency_ns / 1000, 0,
@@ -364,23 +332,21 @@ labelled(struct out *o, const struct stats_snapshot *s)
 	};
 	figures(o, sums, 2);
 
-	family(o, "list_entries", "list_entries", GAUGE, 1, "Prefixes of each "
+	family(o, "list_entries", "list_entries", GAUGE, "Prefixes of each "
 	    "local list: its file's and its run-time entries.");
 	for (int i = 0; i < s->nlists; i++) {
 		const char *l[] = { "list", s->lists[i].name };
 		series(o, NULL, l, 1, s->lists[i].entries, 0);
 	}
-	family_end(o);
 
-	family(o, "list_loaded_ms", "list_reload_timestamp_seconds", GAUGE, 1,
+	family(o, "list_loaded_ms", "list_reload_timestamp_seconds", GAUGE,
 	    "When each list file was last loaded, Unix time.");
 	for (int i = 0; i < s->nlists; i++) {
 		const char *l[] = { "list", s->lists[i].name };
 		series(o, NULL, l, 1, (uint64_t)(s->lists[i].loaded * 1000), 1e-3);
 	}
-	family_end(o);
 
-	family(o, "reloads", "reloads_total", COUNTER, 1, "Reloads: what=config "
+	family(o, "reloads", "reloads_total", COUNTER, "Reloads: what=config "
 	    "(SIGHUP, rblctl reload) or list (an edited list file), "
 	    "result=ok|failed (the previous version keeps serving).");
 	for (int w = 0; w < 2; w++)
@@ -390,9 +356,8 @@ labelled(struct out *o, const struct stats_snapshot *s)
 			series(o, NULL, l, 2, w ? s->m.list_reloads[r] :
 			    s->m.config_reloads[r], 0);
 		}
-	family_end(o);
 
-	family(o, "control_commands", "control_commands_total", COUNTER, 1,
+	family(o, "control_commands", "control_commands_total", COUNTER,
 	    "rblctl commands, by command and result.");
 	for (int c = 0; c < ctl_ncommands && c < STATS_COMMANDS; c++)
 		for (int r = 0; r < 2; r++) {
@@ -400,7 +365,6 @@ labelled(struct out *o, const struct stats_snapshot *s)
 			    r ? "error" : "ok" };
 			series(o, NULL, l, 2, s->m.commands[c][r], 0);
 		}
-	family_end(o);
 }
 
 static void
