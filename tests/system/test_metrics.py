@@ -358,3 +358,32 @@ def test_control_commands_counted_and_stats_agree(rbl):
     assert sum(v for k, v in js.items() if k.startswith("queries_by{")) \
         == total(m, "rblcache_queries_total")
     assert js['list_entries{list="block"}'] == 1
+
+
+def test_metrics_port_taken_fails_start(rbl):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        rbl.mport = s.getsockname()[1]
+        rbl.extra += 'metrics = "127.0.0.1:%d"\n' % rbl.mport
+        rbl.spawn()
+        assert rbl.wait_exit(5.0) == 1
+        assert "metrics: cannot listen on 127.0.0.1:%d" % rbl.mport \
+            in rbl.log(), rbl.log()
+    finally:
+        s.close()
+
+
+def test_metrics_change_needs_restart(rbl):
+    with_metrics(rbl).lists()
+    old = rbl.mport
+    rbl.extra = 'metrics = "127.0.0.1:%d"\n' % free_port()
+    rbl.write_config()
+    n = rbl.log().count("configuration reloaded")
+    rbl.reload()
+    assert wait_until(lambda: rbl.log().count("configuration reloaded") > n,
+                      3.0)
+    assert "metrics takes effect at restart only" in rbl.log()
+    assert scrape_raw(old)[0] == 200
