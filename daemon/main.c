@@ -414,8 +414,7 @@ reload_config(char *err, size_t errlen)
 		log_warnx("turning query-log on or off takes effect at restart");
 	/* a rotated query log is let go of; a new path applies now */
 	if (g.qlog)
-		querylog_reopen(g.qlog, cfg->query_log ? cfg->query_log :
-		    g.cfg->query_log);
+		querylog_reopen(g.qlog, cfg->query_log);
 	if (!same_listen(g.cfg, cfg))
 		log_warnx("listen, workers and user take effect at restart only");
 	if (!same_resolver(g.cfg, cfg))
@@ -447,7 +446,7 @@ reload_config(char *err, size_t errlen)
 fail:
 	/* logrotate's SIGHUP still gets the query log reopened */
 	if (g.qlog)
-		querylog_reopen(g.qlog, g.cfg->query_log);
+		querylog_reopen(g.qlog, NULL);
 	g.counters.config_reloads[1]++;
 	return -1;
 }

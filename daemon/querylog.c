@@ -175,7 +175,7 @@ querylog_start(struct querylog *ql)
 void
 querylog_reopen(struct querylog *ql, const char *path)
 {
-	char *p = strdup(path);
+	char *p = path ? strdup(path) : NULL;
 	if (p) {
 		pthread_mutex_lock(&ql->mu);
 		free(ql->path);

@@ -43,7 +43,8 @@ struct querylog *querylog_new(const char *path, int nworkers);
 /* Starts the writer thread (after daemon(), which would not keep it). */
 void querylog_start(struct querylog *ql);
 
-/* Asks the writer to reopen, at path (copied) from now on. */
+/* Asks the writer to reopen, at path (copied) from now on; NULL: the
+ * same path. */
 void querylog_reopen(struct querylog *ql, const char *path);
 
 /* Drains what the workers wrote, stops the writer, frees ql. */

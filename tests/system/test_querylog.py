@@ -133,3 +133,20 @@ def test_off_by_default(rbl):
     assert stats(rbl)["query_log_lines"] == 0
     assert not any(p.name.endswith(".log") and p.name != "rblcached.log"
                    for p in rbl.dir.iterdir())
+
+
+def test_turned_off_at_reload_keeps_logging_until_restart(rbl):
+    with_log(rbl).lists()
+    wait_lines(rbl.qlog, 1)
+    rbl.extra = ""
+    rbl.write_config()
+    for _ in range(2):          # a second reload reopens the same file
+        n = rbl.log().count("configuration reloaded")
+        rbl.reload()
+        assert wait_until(lambda: rbl.log().count("configuration reloaded")
+                          > n, 3.0)
+    assert "query-log on or off takes effect at restart" in rbl.log()
+    rbl.query(rev("192.0.2.7"))
+    assert wait_until(lambda: any("7.2.0.192" in ln for ln in
+                                  lines(rbl.qlog)), 3.0)
+    assert rbl.alive()
