@@ -4,13 +4,13 @@ CC      ?= cc
 OPTIMIZATION ?= -O2
 CFLAGS  ?= $(OPTIMIZATION) -g
 WARN    := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
-DEPS_CFLAGS := $(shell pkg-config --cflags libunbound libconfuse hiredis libsystemd 2>/dev/null)
+DEPS_CFLAGS := $(shell pkg-config --cflags libunbound libconfuse hiredis libsystemd libmicrohttpd 2>/dev/null)
 # libev is linked statically: its shared library also exports a libevent
 # emulation (event_add, event_set, ...) that would interpose on the real
 # libevent calls inside libunbound and corrupt its event base.  From the
 # archive, with --exclude-libs, none of its names are exported, so
 # libunbound binds to the real libevent.
-LIBS    := $(shell pkg-config --libs libconfuse libunbound hiredis libsystemd 2>/dev/null) -Wl,-Bstatic -lev -Wl,-Bdynamic -Wl,--exclude-libs,libev.a -lm -lpthread
+LIBS    := $(shell pkg-config --libs libconfuse libunbound hiredis libsystemd libmicrohttpd 2>/dev/null) -Wl,-Bstatic -lev -Wl,-Bdynamic -Wl,--exclude-libs,libev.a -lm -lpthread
 SANFLAGS :=
 
 # `make asan` rebuilds everything into build-asan/ with ASan+UBSan.

@@ -33,6 +33,7 @@
 #include "rcache.h"
 #include "server.h"
 #include "share.h"
+#include "stats.h"
 #include "upstream.h"
 
 /* ---- output helpers ---- */
@@ -340,7 +341,8 @@ lookup_wait(struct admin *ad, const struct snapshot *s,
 			continue;
 		struct upstream_ask a = { l->qname, l->qtype,
 		    l->cacheable ? &l->key : NULL,
-		    s->cfg->upstreams[l->upstream].name, 0 };
+		    s->cfg->upstreams[l->upstream].name, 0,
+		    s->cfg->upstreams[l->upstream].stats_id };
 		if (upstream_request(ad->up, &a, &wb.mb, (void *)wb.seq,
 		    (uint32_t)i) == 0)
 			wb.left++;
@@ -388,7 +390,8 @@ ask(struct admin *ad, const struct snapshot *s, const char *name,
 		if (up->l[i].prefetch) {
 			const struct query_lookup *l = &up->l[i];
 			struct upstream_ask a = { l->qname, l->qtype, &l->key,
-			    s->cfg->upstreams[l->upstream].name, 1 };
+			    s->cfg->upstreams[l->upstream].name, 1,
+			    s->cfg->upstreams[l->upstream].stats_id };
 			upstream_request(ad->up, &a, NULL, NULL, 0);
 		}
 	if (n == 0 && up->n > 0) {
@@ -638,84 +641,21 @@ cmd_check(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 
 /* ---- stats, reload, flush ---- */
 
-struct stat_line {
-	const char *name;
-	uint64_t value;
-};
-
 static int
 cmd_stats(struct admin *ad, const struct ctl_request *req, struct ctl_out *o)
 {
-	struct query_stats q;
-	struct cache_stats c;
-	struct rcache_stats r;
-	uint64_t sent = 0, coalesced = 0, redis_answered = 0;
-	int redis = 0;
-	server_stats(ad->srv, &q);
-	memset(&c, 0, sizeof(c));
-	if (ad->cache)
-		cache_stats(ad->cache, &c);
-	memset(&r, 0, sizeof(r));
-	if (ad->up) {
-		upstream_counters(ad->up, &sent, &coalesced);
-		redis = upstream_redis_stats(ad->up, &r, &redis_answered);
+	struct stats_snapshot snap;
+	size_t len;
+	stats_collect(ad, &snap);
+	char *text = stats_render(&snap, req->json ? STATS_JSON : STATS_TEXT,
+	    &len);
+	stats_release(&snap);
+	if (!text) {
+		ctl_out_error(o, "out of memory");
+		return -1;
 	}
-	const struct journal_entry *e;
-	uint64_t runtime = *ad->journal ? journal_entries(*ad->journal,
-	    clock_wall(), &e) : 0;
-	const struct stat_line lines[] = {
-		{ "queries", q.queries }, { "answered", q.answered },
-		{ "dropped", q.dropped }, { "listed", q.listed },
-		{ "not_listed", q.notlisted },
-		{ "rcode_noerror", q.rcode[DNS_R_NOERROR] },
-		{ "rcode_formerr", q.rcode[DNS_R_FORMERR] },
-		{ "rcode_servfail", q.rcode[DNS_R_SERVFAIL] },
-		{ "rcode_nxdomain", q.rcode[DNS_R_NXDOMAIN] },
-		{ "rcode_notimp", q.rcode[DNS_R_NOTIMP] },
-		{ "rcode_refused", q.rcode[DNS_R_REFUSED] },
-		{ "badvers", q.badvers }, { "truncated", q.truncated },
-		{ "refused_acl", q.refused_acl },
-		{ "dropped_acl", q.dropped_acl },
-		{ "ratelimit_dropped", q.ratelimit_dropped },
-		{ "ratelimit_slipped", q.ratelimit_slipped },
-		{ "upstream_asked", q.upstream_asked },
-		{ "short_circuit", q.short_circuit },
-		{ "upstream_queries", sent }, { "upstream_coalesced", coalesced },
-		{ "upstream_timeouts", q.upstream_timeout },
-		{ "upstream_failures", q.upstream_fail },
-		{ "upstream_error_codes", q.upstream_errcode },
-		{ "pending_full", q.pending_full },
-		{ "cache_hits", c.hits }, { "cache_misses", c.misses },
-		{ "cache_verdict_hits", c.verdict_hits },
-		{ "cache_verdict_misses", c.verdict_misses },
-		{ "cache_stale_answers", q.stale_used },
-		{ "cache_prefetches", q.prefetch_sent },
-		{ "cache_evictions", c.evictions }, { "cache_entries", c.entries },
-		{ "cache_bytes", c.bytes }, { "cache_max_bytes", c.max_bytes },
-		{ "redis_configured", (uint64_t)redis }, { "redis_up", (uint64_t)r.up },
-		{ "redis_gets", r.gets }, { "redis_hits", r.hits },
-		{ "redis_misses", r.misses }, { "redis_errors", r.errors },
-		{ "redis_timeouts", r.timeouts }, { "redis_sets", r.sets },
-		{ "redis_dropped", r.dropped }, { "redis_reconnects", r.reconnects },
-		{ "redis_answered", redis_answered },
-		{ "redis_rtt_avg_us", r.rtt_count ? r.rtt_us_sum / r.rtt_count : 0 },
-		{ "redis_rtt_max_us", r.rtt_us_max },
-		{ "runtime_entries", runtime },
-		{ "runtime_shared", (uint64_t)share_is_up(*ad->share) },
-	};
-	size_t n = sizeof(lines) / sizeof(lines[0]);
-	if (req->json)
-		ctl_out_printf(o, "{");
-	for (size_t i = 0; i < n; i++) {
-		if (req->json)
-			ctl_out_printf(o, "%s\"%s\":%" PRIu64, i ? "," : "",
-			    lines[i].name, lines[i].value);
-		else
-			ctl_out_printf(o, "%-24s %" PRIu64 "\n", lines[i].name,
-			    lines[i].value);
-	}
-	if (req->json)
-		ctl_out_printf(o, "}\n");
+	ctl_out_write(o, text, len);
+	free(text);
 	return 0;
 }
 
@@ -767,15 +707,20 @@ int
 admin_handle(void *arg, const struct ctl_request *req, struct ctl_out *out)
 {
 	struct admin *ad = arg;
+	int rc;
 	switch (req->cmd->id) {
-	case CTL_ADD:		return cmd_add(ad, req, out);
-	case CTL_DEL:		return cmd_del(ad, req, out);
-	case CTL_LIST:		return cmd_list(ad, req, out);
-	case CTL_CHECK:		return cmd_check(ad, req, out);
-	case CTL_STATS:		return cmd_stats(ad, req, out);
-	case CTL_RELOAD:	return cmd_reload(ad, req, out);
-	case CTL_FLUSH:		return cmd_flush(ad, req, out);
+	case CTL_ADD:		rc = cmd_add(ad, req, out); break;
+	case CTL_DEL:		rc = cmd_del(ad, req, out); break;
+	case CTL_LIST:		rc = cmd_list(ad, req, out); break;
+	case CTL_CHECK:		rc = cmd_check(ad, req, out); break;
+	case CTL_STATS:		rc = cmd_stats(ad, req, out); break;
+	case CTL_RELOAD:	rc = cmd_reload(ad, req, out); break;
+	case CTL_FLUSH:		rc = cmd_flush(ad, req, out); break;
+	default:
+		ctl_out_error(out, "command not implemented");
+		return -1;
 	}
-	ctl_out_error(out, "command not implemented");
-	return -1;
+	if (ad->counters && req->cmd->id < STATS_COMMANDS)
+		ad->counters->commands[req->cmd->id][rc < 0]++;
+	return rc;
 }

@@ -19,6 +19,8 @@ struct upstream;
 struct cache;
 struct journal;
 struct share;
+struct stats_main;
+struct querylog;
 struct ctl_out;
 
 struct admin {
@@ -35,6 +37,8 @@ struct admin {
 	void (*republish)(void);
 	/* reloads config and lists as SIGHUP does; -1 with err on failure */
 	int (*reload)(char *err, size_t errlen);
+	struct stats_main *counters;	/* main's; commands counted here */
+	struct querylog **qlog;		/* *qlog NULL: no query log */
 };
 
 /* A control_handler: arg is a struct admin. */

@@ -113,6 +113,21 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
+validate_metrics(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *err;
+	const char *v = cfg_opt_getnstr(opt, 0);
+	if (v && *v && addr_parse_sockaddr(v, 0, &ss, &len, &err) < 0) {
+		cfg_error(cfg, "metrics \"%s\": %s (want \"127.0.0.1:9797\" or "
+		    "\"[::1]:9797\")", v, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 validate_cidrs(cfg_t *cfg, cfg_opt_t *opt)
 {
 	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
@@ -332,6 +347,8 @@ static cfg_opt_t root_opts[] = {
 	CFG_STR("user", "rblcache", CFGF_NONE),
 	CFG_STR("state-dir", "/var/lib/rblcache", CFGF_NONE),
 	CFG_STR("control", "/run/rblcache/control.sock", CFGF_NONE),
+	CFG_STR("metrics", "", CFGF_NONE),
+	CFG_STR("query-log", "", CFGF_NONE),
 	CFG_STR_LIST("allow-query", "{\"127.0.0.0/8\", \"::1/128\"}", CFGF_NONE),
 	CFG_STR("allow-query-action", "refuse", CFGF_NONE),
 	CFG_SEC("rate-limit", rate_opts, CFGF_NONE),
@@ -518,6 +535,7 @@ config_load(const char *path)
 	cfg_set_validate_func(cfg, "rate-limit|ipv4-prefix", validate_range);
 	cfg_set_validate_func(cfg, "rate-limit|ipv6-prefix", validate_range);
 	cfg_set_validate_func(cfg, "rate-limit|table-size", validate_range);
+	cfg_set_validate_func(cfg, "metrics", validate_metrics);
 	cfg_set_validate_func(cfg, "cache|max-memory", validate_size);
 	cfg_set_validate_func(cfg, "cache|min-ttl", validate_nonneg);
 	cfg_set_validate_func(cfg, "cache|max-ttl", validate_nonneg);
@@ -568,6 +586,17 @@ config_load(const char *path)
 
 	c->state_dir = xstrdup(cfg_getstr(cfg, "state-dir"));
 	c->control = xstrdup(cfg_getstr(cfg, "control"));
+	const char *m = cfg_getstr(cfg, "metrics");
+	if (m && *m) {
+		const char *err;
+		c->metrics.text = xstrdup(m);
+		if (addr_parse_sockaddr(m, 0, &c->metrics.ss, &c->metrics.len,
+		    &err) < 0)
+			fatalx("%s: metrics \"%s\": %s", path, m, err);
+	}
+	const char *ql = cfg_getstr(cfg, "query-log");
+	if (ql && *ql)
+		c->query_log = resolve_path(path, ql);
 
 	c->nallow = (int)cfg_size(cfg, "allow-query");
 	c->allow = calloc((size_t)c->nallow + 1, sizeof(*c->allow));
@@ -842,6 +871,8 @@ config_free(struct config *c)
 	free(c->user);
 	free(c->state_dir);
 	free(c->control);
+	free(c->metrics.text);
+	free(c->query_log);
 	free(c->path);
 	free(c);
 }

@@ -33,6 +33,7 @@ struct config_upstream {
 	int txt;		/* fetch the upstream TXT for TXT queries */
 	int line;
 	int cache_id;		/* cache_source_id(), or -1: not cached */
+	int stats_id;		/* stats_upstream_id(): counters' label; 0 until set */
 	/* the one mutable part: when each kind of trouble was last logged
 	 * (query.c), shared by the workers */
 	_Atomic long logged[4];
@@ -50,6 +51,7 @@ struct config_zone {
 	int has_ttl;
 	uint32_t ttl;
 	int nupstream;		/* sources that are upstream zones */
+	int stats_id;		/* stats_zone_id(): counters' label; 0 until set */
 	int line;
 };
 
@@ -68,6 +70,8 @@ struct config {
 	char *user;
 	char *state_dir;
 	char *control;
+	struct config_listen metrics;	/* text NULL: no metrics endpoint */
+	char *query_log;		/* NULL: no query log */
 	struct cidr *allow;
 	int nallow;
 	int allow_drop;		/* allow-query-action "drop": others get nothing */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "iptrie.h"
 #include "log.h"
@@ -580,6 +581,9 @@ list_load(const char *name, const char *path, int *nerrors)
 	l->size = st.st_size;
 	l->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL +
 	    st.st_mtim.tv_nsec;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	l->loaded = (double)now.tv_sec + now.tv_nsec / 1e9;
 	return l;
 fail:
 	free(line);

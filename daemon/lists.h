@@ -49,6 +49,7 @@ struct list {
 	uint32_t var[10];	/* "$N text" variables: pool offsets or LIST_NOTXT */
 	/* what the file was when loaded, to notice edits */
 	dev_t dev; ino_t ino; off_t size; long long mtime_ns;
+	double loaded;		/* Unix time list_load() read it (metrics) */
 	int refs;
 };
 

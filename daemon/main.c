@@ -32,13 +32,17 @@
 #include "journal.h"
 #include "lists.h"
 #include "log.h"
+#include "metrics.h"
 #include "query.h"
+#include "querylog.h"
 #include "server.h"
 #include "share.h"
+#include "stats.h"
 #include "upstream.h"
 
 #define RETIRED_MAX	64
 #define JOURNAL_COMPACT_RECORDS	1000
+#define EXPIRE_LOG_MAX	10	/* expiry lines a second */
 
 static struct {
 	struct config *cfg;
@@ -50,6 +54,9 @@ static struct {
 	struct control *control;
 	struct share *share;		/* run-time entries through Redis */
 	struct admin adm;		/* what rblctl's commands see */
+	struct stats_main counters;	/* reloads, rblctl commands */
+	struct metrics *metrics;	/* NULL: no metrics endpoint */
+	struct querylog *qlog;		/* NULL: no query log */
 	char origin[JOURNAL_ORIGIN_MAX];
 	uint32_t gen;		/* of the last snapshot built */
 	struct snapshot *cur;
@@ -215,11 +222,16 @@ expire_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		if (e[k].expires && e[k].expires <= now) {
 			char net[INET6_ADDRSTRLEN];
 			addr_ntop(&e[k].net.ip, net, sizeof(net));
-			log_info("list \"%s\": run-time entry %s/%d expired (%s)",
-			    e[k].list, net, e[k].net.len,
-			    e[k].reason[0] ? e[k].reason : "no reason given");
+			/* a mass expiry (one --for on many entries) is not
+			 * worth thousands of lines */
+			if (gone < EXPIRE_LOG_MAX)
+				log_info("list \"%s\": run-time entry %s/%d expired "
+				    "(%s)", e[k].list, net, e[k].net.len,
+				    e[k].reason[0] ? e[k].reason : "no reason given");
 			gone++;
 		}
+	if (gone > EXPIRE_LOG_MAX)
+		log_info("%zu more run-time entries expired", gone - EXPIRE_LOG_MAX);
 	if (gone) {
 		journal_expire(g.journal, now);
 		republish();
@@ -320,6 +332,7 @@ check_lists_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			log_warnx("list \"%s\": reload failed, %d error%s in %s; "
 			    "still serving the previous version", old->name, nerr,
 			    nerr == 1 ? "" : "s", old->path);
+			g.counters.list_reloads[1]++;
 			g.failed[i] = f;
 			continue;
 		}
@@ -331,6 +344,7 @@ check_lists_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		}
 		nl[i] = l;
 		changed++;
+		g.counters.list_reloads[0]++;
 		log_info("list \"%s\" reloaded: %zu prefixes", l->name,
 		    iptrie_count(l->trie));
 	}
@@ -423,7 +437,7 @@ reload_config_now(char *err, size_t errlen)
 		snprintf(err, errlen, "configuration reload failed (errors logged); "
 		    "still serving the previous configuration");
 		log_warnx("%s", err);
-		return -1;
+		goto fail;
 	}
 	struct list **lists = load_lists(cfg);
 	if (!lists) {
@@ -431,8 +445,15 @@ reload_config_now(char *err, size_t errlen)
 		    "logged); still serving the previous configuration");
 		log_warnx("%s", err);
 		config_free(cfg);
-		return -1;
+		goto fail;
 	}
+	if (!same_str(g.cfg->metrics.text, cfg->metrics.text))
+		log_warnx("metrics takes effect at restart only");
+	if (!g.cfg->query_log != !cfg->query_log)
+		log_warnx("turning query-log on or off takes effect at restart");
+	/* a rotated query log is let go of; a new path applies now */
+	if (g.qlog)
+		querylog_reopen(g.qlog, cfg->query_log);
 	if (!same_listen(g.cfg, cfg))
 		log_warnx("listen, workers and user take effect at restart only");
 	if (!same_resolver(g.cfg, cfg))
@@ -450,6 +471,7 @@ reload_config_now(char *err, size_t errlen)
 	if (!g.cache != !cfg->cache.max_memory)
 		log_warnx("turning the cache on or off takes effect at restart");
 	cache_ids(cfg);
+	stats_ids(cfg);
 	upstream_set_ttls(g.up, cfg);
 	if (--g.cfg->refs == 0)
 		config_free(g.cfg);
@@ -457,8 +479,15 @@ reload_config_now(char *err, size_t errlen)
 	cfg->refs++;
 	reset_failed(cfg->nlists);
 	publish(snapshot_new(cfg, lists));
+	g.counters.config_reloads[0]++;
 	log_info("configuration reloaded");
 	return 0;
+fail:
+	/* logrotate's SIGHUP still gets the query log reopened */
+	if (g.qlog)
+		querylog_reopen(g.qlog, NULL);
+	g.counters.config_reloads[1]++;
+	return -1;
 }
 
 static void
@@ -569,6 +598,8 @@ open_control(struct ev_loop *loop, const struct config *cfg)
 	g.adm.share = &g.share;
 	g.adm.republish = republish;
 	g.adm.reload = reload_config;
+	g.adm.counters = &g.counters;
+	g.adm.qlog = &g.qlog;
 	gid_t gid = (gid_t)-1;
 	struct passwd *pw;
 	if (geteuid() == 0 && strcmp(cfg->user, "root") != 0 &&
@@ -578,6 +609,20 @@ open_control(struct ev_loop *loop, const struct config *cfg)
 	    admin_handle, &g.adm, err, sizeof(err))))
 		fatalx("control socket: %s", err);
 	log_info("control socket %s", cfg->control);
+}
+
+/* ---- metrics ---- */
+
+/* A scrape, on the main loop: the same figures as rblctl stats. */
+static char *
+render_metrics(void *arg, size_t *len)
+{
+	struct stats_snapshot snap;
+	(void)arg;
+	stats_collect(&g.adm, &snap);
+	char *text = stats_render(&snap, STATS_PROMETHEUS, len);
+	stats_release(&snap);
+	return text;
 }
 
 /* ---- privileges ---- */
@@ -663,6 +708,7 @@ main(int argc, char **argv)
 	    !(g.cache = cache_new(cfg->cache.max_memory)))
 		fatal("cache");
 	cache_ids(cfg);
+	stats_ids(cfg);
 	struct upstream *up = upstream_new(cfg, g.cache);
 	if (!up) {
 		return startup_failed(check, path);
@@ -723,7 +769,16 @@ main(int argc, char **argv)
 	g.up = up;
 	server_set_upstream(g.srv, up);
 	open_control(loop, cfg);
+	if (cfg->metrics.text && !(g.metrics = metrics_bind(&cfg->metrics)))
+		return 1;
 	drop_privileges(cfg->user);
+	/* opened as the user, so that reopening after a rotation (as that
+	 * user) creates the same owner's file */
+	if (cfg->query_log) {
+		if (!(g.qlog = querylog_new(cfg->query_log, cfg->workers)))
+			fatal("query-log");
+		server_set_querylog(g.srv, g.qlog);
+	}
 	if (!foreground) {
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
@@ -732,6 +787,10 @@ main(int argc, char **argv)
 		ev_loop_fork(loop);
 	}
 
+	if (g.qlog)
+		querylog_start(g.qlog);
+	if (g.metrics)
+		metrics_start(g.metrics, loop, render_metrics, NULL);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	upstream_start(up, cfg);
 	struct snapshot *s = snapshot_new(cfg, lists);
@@ -756,6 +815,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	notify("STOPPING=1");
+	metrics_free(g.metrics);
 	control_free(g.control);
 	share_free(g.share);
 	/* answer what is in flight while the upstream thread still runs:
@@ -766,6 +826,7 @@ main(int argc, char **argv)
 	upstream_stop(g.up);
 	server_stop(g.srv);
 	g.srv = NULL;
+	querylog_free(g.qlog);
 	upstream_free(g.up);
 	cache_free(g.cache);
 	if (g.journal) {

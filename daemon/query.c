@@ -26,6 +26,14 @@
 #define TEST_POINT_LISTED	0x7f000002u	/* 127.0.0.2, RFC 5782 §5 */
 #define TEST_POINT_UNLISTED	0x7f000001u
 
+/* 100 us .. 2.5 s: a local answer takes microseconds, an upstream
+ * wait up to timeout-ms (1.5 s by default) */
+const uint64_t query_bucket_ns[QUERY_BUCKETS] = {
+	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+	25000000, 50000000, 100000000, 250000000, 500000000, 1000000000,
+	2500000000u,
+};
+
 int
 query_client_allowed(const struct config *c, const struct ipaddr *ip)
 {
@@ -95,6 +103,7 @@ not_listed(const struct snapshot *s, const struct config_zone *z,
 {
 	struct dns_resp r;
 	st->notlisted++;
+	st->last.verdict = 0;
 	st->rcode[DNS_R_NXDOMAIN]++;
 	dns_resp_init(&r, out, limit, q, DNS_R_NXDOMAIN, DNS_F_AA);
 	add_soa(&r, s, z, apex, DNS_S_NS);
@@ -279,11 +288,13 @@ score_upstream(const struct config *c, const struct config_zone *z,
 		const char *problem = NULL;
 		if (l->state != QL_DONE) {
 			st->upstream_timeout++;
+			st->upstream_errs[cu->stats_id][QUERY_ERR_TIMEOUT]++;
 			problem = "no answer in time";
 			log_upstream(cu, LOG_TIMEOUT, "no answer within timeout-ms: "
 			    "verdicts computed without it (fail open)");
 		} else if (l->r.status == UPS_FAIL) {
 			st->upstream_fail++;
+			st->upstream_errs[cu->stats_id][QUERY_ERR_SERVFAIL]++;
 			problem = "lookup failed";
 			log_upstream(cu, LOG_FAIL, "lookups fail (SERVFAIL or "
 			    "unreachable): verdicts computed without it (fail open)");
@@ -294,6 +305,7 @@ score_upstream(const struct config *c, const struct config_zone *z,
 			if (err) {
 				char msg[160];
 				st->upstream_errcode++;
+				st->upstream_errs[cu->stats_id][QUERY_ERR_ERRCODE]++;
 				problem = "error code";
 				snprintf(msg, sizeof(msg), "refuses us: %s; not counted as "
 				    "listed", err);
@@ -368,11 +380,21 @@ explain(const struct snapshot *s, const struct config_zone *z,
 	return n;
 }
 
-size_t
-query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
+/* qtype -> QUERY_QT_*, as a table: a switch costs a dozen instructions
+ * on the hot path; the rest are 0, QUERY_QT_OTHER */
+static const uint8_t qtype_labels[256] = {
+	[DNS_T_A] = QUERY_QT_A, [DNS_T_TXT] = QUERY_QT_TXT,
+	[DNS_T_ANY] = QUERY_QT_ANY, [DNS_T_SOA] = QUERY_QT_SOA,
+	[DNS_T_NS] = QUERY_QT_NS, [DNS_T_AAAA] = QUERY_QT_AAAA,
+};
+
+/* inlined: the call would cost more than the counting around it */
+static inline __attribute__((always_inline)) size_t
+answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, int udp, uint8_t *out,
     struct query_stats *st, struct query_upstream *up)
 {
+	struct query_result *res = &st->last;
 	struct dns_query q;
 	struct dns_resp r;
 	size_t prefix = 0, n;
@@ -393,10 +415,13 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		return 0;
 	}
 	size_t limit = udp ? dns_udp_limit(&q) : 65535;
+	if (q.has_question && q.qtype < 256)
+		res->qtype = qtype_labels[q.qtype];
 	if (rc != DNS_PARSE_OK) {
-		if (rc == DNS_R_BADVERS)
+		if (rc == DNS_R_BADVERS) {
 			st->badvers++;
-		else
+			res->rcode = QUERY_RC_BADVERS;
+		} else
 			st->rcode[rc]++;
 		return dns_error(&q, rc, out, limit);
 	}
@@ -412,6 +437,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		st->rcode[DNS_R_REFUSED]++;
 		return dns_error(&q, DNS_R_REFUSED, out, limit);
 	}
+	res->zone = (uint8_t)z->stats_id;
 	uint16_t owner = DNS_HDRLEN;
 	uint16_t apex = (uint16_t)(DNS_HDRLEN + prefix);
 	uint32_t zttl = z->has_ttl ? z->ttl : QUERY_DEFAULT_TTL;
@@ -456,9 +482,11 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		    cache_get_verdict(s->cache, &vkey, now, &cv)) {
 			up->n = 0;
 			up->nprefetch = 0;
+			res->via = QUERY_VIA_CACHE;
 			if (!cv.listed)
 				return not_listed(s, z, &q, apex, out, limit, st);
 			st->listed++;
+			res->verdict = 1;
 			st->rcode[DNS_R_NOERROR]++;
 			dns_resp_init(&r, out, limit, &q, DNS_R_NOERROR, DNS_F_AA);
 			if (q.qtype == DNS_T_A)
@@ -472,6 +500,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	struct verdict v;
 	struct policy_answer ans[POLICY_MAX_SOURCES];
 	policy_eval(z->src, z->nsrc, z->threshold, s->lists, s->dyn, &ip, &v);
+	res->via = QUERY_VIA_LOCAL;
 	if (z->nupstream > 0)
 		memset(ans, 0, sizeof(ans));
 	uint32_t upttl = 0, vlife = 0;
@@ -497,11 +526,13 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 					return 0;
 				}
 				/* every part cached: answer now */
+				res->via = QUERY_VIA_CACHE;
 				upttl = score_upstream(c, z, up, &v, ans, st, why,
 				    &whylen);
 				vlife = verdict_life(up);
 			}
 		} else if (up) {
+			res->via = QUERY_VIA_UPSTREAM;
 			use_stale(s, up, st, now);
 			upttl = score_upstream(c, z, up, &v, ans, st, why, &whylen);
 			vlife = verdict_life(up);
@@ -513,6 +544,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		v.listed = test_point = 1;
 	if (ip.family == AF_INET && ip4_value(&ip) == TEST_POINT_UNLISTED)
 		v.listed = 0;
+	res->score = v.score;
 
 	if (!v.listed) {
 		if (use_verdict && vlife) {
@@ -522,6 +554,7 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 		return not_listed(s, z, &q, apex, out, limit, st);
 	}
 	st->listed++;
+	res->verdict = 1;
 	st->rcode[DNS_R_NOERROR]++;
 
 	/* TTL: the zone's, else the smallest $TTL of the lists that matched;
@@ -598,3 +631,25 @@ query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
 	return n;
 }
 
+size_t
+query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
+    const struct ipaddr *client, int udp, uint8_t *out,
+    struct query_stats *st, struct query_upstream *up)
+{
+	static const struct query_result none = { 0, QUERY_QT_OTHER, 0, -1,
+	    QUERY_VIA_NONE, QUERY_NO_SCORE };
+	struct query_result *res = &st->last;
+	*res = none;
+	size_t n = answer(s, pkt, len, client, udp, out, st, up);
+	if (n >= DNS_HDRLEN) {
+		/* the rcode as sent; BADVERS (extended) was noted */
+		struct query_result r = *res;
+		if (r.rcode != QUERY_RC_BADVERS)
+			res->rcode = r.rcode = out[3] & 0x0f;
+		if (r.rcode < QUERY_RCODES)
+			st->by_label[r.zone][r.qtype][r.rcode]++;
+		if (r.verdict >= 0)
+			st->verdicts[r.zone][r.verdict]++;
+	}
+	return n;
+}

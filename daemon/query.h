@@ -33,7 +33,37 @@ struct snapshot {
 	_Atomic int pending;	/* queries waiting for upstream that use it */
 };
 
-/* Per-worker counters, written by one thread only. */
+/* Label sets of the per-worker counters.  Zones and upstreams are
+ * counted by their stats_id (config.h), stable across reloads; id 0 of
+ * zones gathers names outside every zone (and queries refused before a
+ * zone is known). */
+#define QUERY_STATS_ZONES	32
+#define QUERY_STATS_UPSTREAMS	32
+enum { QUERY_QT_OTHER, QUERY_QT_A, QUERY_QT_TXT, QUERY_QT_ANY, QUERY_QT_SOA,
+	QUERY_QT_NS, QUERY_QT_AAAA, QUERY_QTYPES };
+#define QUERY_RC_BADVERS	6	/* after NOERROR..REFUSED */
+#define QUERY_RCODES		7
+enum { QUERY_ERR_TIMEOUT, QUERY_ERR_SERVFAIL, QUERY_ERR_ERRCODE, QUERY_ERRS };
+/* Answer latency buckets (upper bounds, ns); one more counts the rest. */
+#define QUERY_BUCKETS		14
+extern const uint64_t query_bucket_ns[QUERY_BUCKETS];
+
+/* Where the answer came from, for the query log. */
+enum { QUERY_VIA_NONE, QUERY_VIA_LOCAL, QUERY_VIA_CACHE, QUERY_VIA_UPSTREAM };
+#define QUERY_NO_SCORE	INT32_MIN
+
+/* What the last query_answer() that returned an answer decided. */
+struct query_result {
+	uint8_t zone;		/* stats id, 0: no zone */
+	uint8_t qtype;		/* QUERY_QT_* */
+	uint8_t rcode;		/* 0..5 or QUERY_RC_BADVERS */
+	int8_t verdict;		/* 1 listed, 0 not listed, -1 none */
+	uint8_t via;		/* QUERY_VIA_* */
+	int32_t score;		/* QUERY_NO_SCORE: not scored here */
+};
+
+/* Per-worker counters, written by one thread only.  Every field up to
+ * last is a uint64_t counter, summed over workers by server_stats(). */
 struct query_stats {
 	uint64_t queries, answered, dropped;
 	uint64_t rcode[6];	/* NOERROR..REFUSED */
@@ -49,7 +79,25 @@ struct query_stats {
 	uint64_t pending_full;		/* answered without upstream: too many waiting */
 	uint64_t stale_used;		/* expired results used: upstream failed */
 	uint64_t prefetch_sent;		/* background refreshes asked for */
+	uint64_t by_label[QUERY_STATS_ZONES][QUERY_QTYPES][QUERY_RCODES];
+	uint64_t verdicts[QUERY_STATS_ZONES][2];	/* not listed, listed */
+	uint64_t upstream_errs[QUERY_STATS_UPSTREAMS][QUERY_ERRS];
+	uint64_t latency[QUERY_BUCKETS + 1];	/* not cumulative */
+	uint64_t latency_ns;			/* their sum */
+	uint64_t qlog_lines, qlog_dropped;	/* query log: written, lost */
+	struct query_result last;	/* not a counter: see query_answer() */
 };
+
+/* Counts n answers that took ns each in the latency histogram. */
+static inline void
+query_stats_latency(struct query_stats *st, uint64_t ns, uint64_t n)
+{
+	int b = 0;
+	while (b < QUERY_BUCKETS && ns > query_bucket_ns[b])
+		b++;
+	st->latency[b] += n;
+	st->latency_ns += ns * n;
+}
 
 /* The upstream lookups one query needs, and their results.  Phase ASK:
  * query_answer() fills l[] and returns 0 when lookups are needed.  Phase
@@ -87,6 +135,9 @@ struct query_upstream {
 #define QUERY_DEFAULT_TTL	300
 #define QUERY_UDP_MAX		1232	/* = DNS_EDNS_UDP */
 
+/* True when client may query (allow-query). */
+int query_client_allowed(const struct config *c, const struct ipaddr *client);
+
 /* Answers the query in pkt[0..len) from client into out.  udp selects
  * the size limit and so the size out must have: QUERY_UDP_MAX bytes over
  * UDP (the EDNS or 512-byte limit applies), 65535 over TCP.  Returns the
@@ -94,10 +145,9 @@ struct query_upstream {
  * to wait for the lookups in up that are not cached).  With up NULL,
  * upstream sources count as unanswered (fail open).  With s->cache set,
  * phase ASK answers from cached verdicts and results when it can; the
- * caller then still owes the refreshes marked prefetch in up. */
-/* True when client may query (allow-query). */
-int query_client_allowed(const struct config *c, const struct ipaddr *client);
-
+ * caller then still owes the refreshes marked prefetch in up.  An
+ * answer is counted in st by zone, qtype and rcode (and verdict), and
+ * described in st->last for the caller's latency and query log. */
 size_t query_answer(const struct snapshot *s, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, int udp, uint8_t *out,
     struct query_stats *st, struct query_upstream *up);

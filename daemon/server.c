@@ -25,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -36,6 +37,7 @@
 #include "upstream.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "querylog.h"
 
 #define SERVER_BATCH	64
 #define SERVER_UDP_IN	4096
@@ -74,6 +76,7 @@ struct pending {
 	uint8_t pkt[QUERY_UDP_MAX];
 	size_t len;
 	int remaining;
+	uint64_t received;	/* mono_ns() when read: the answer's latency */
 	ev_tstamp started;
 	ev_timer timer;
 	struct query_upstream up;
@@ -110,11 +113,15 @@ struct worker {
 	struct sockaddr_storage peers[SERVER_BATCH];
 	uint8_t in_buf[SERVER_BATCH][SERVER_UDP_IN];
 	uint8_t out_buf[SERVER_BATCH][QUERY_UDP_MAX];
+	/* for the query log: each answer's query and what it decided */
+	int out_src[SERVER_BATCH];
+	struct query_result out_res[SERVER_BATCH];
 	uint8_t tcp_out[65535];
 };
 
 struct server {
 	struct upstream *upstream;	/* NULL: no zone has upstream sources */
+	struct querylog *qlog;		/* NULL: no query log */
 	int max_pending;
 	int nworkers, nlisten;
 	int *udp_fd, *tcp_fd;		/* [worker * nlisten + i] */
@@ -229,6 +236,33 @@ server_set_upstream(struct server *srv, struct upstream *u)
 	srv->upstream = u;
 }
 
+void
+server_set_querylog(struct server *srv, struct querylog *ql)
+{
+	srv->qlog = ql;
+}
+
+/* ---- latency, query log ---- */
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One answer sent: its latency, and its line in the query log. */
+static void
+answered(struct worker *w, const uint8_t *pkt, size_t len,
+    const struct ipaddr *client, const struct query_result *res, uint64_t ns)
+{
+	query_stats_latency(&w->stats, ns, 1);
+	if (w->srv->qlog)
+		querylog_write(w->srv->qlog, w->id, pkt, len, client, res, ns,
+		    &w->stats);
+}
+
 /* ---- snapshots ---- */
 
 static struct snapshot *
@@ -273,7 +307,8 @@ server_stats(struct server *srv, struct query_stats *out)
 	for (int i = 0; i < srv->nworkers; i++) {
 		const uint64_t *src = (const uint64_t *)&srv->workers[i]->stats;
 		uint64_t *dst = (uint64_t *)out;
-		for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
+		for (size_t k = 0; k < offsetof(struct query_stats, last) /
+		    sizeof(uint64_t); k++)
 			dst[k] += src[k];
 	}
 }
@@ -382,6 +417,8 @@ pending_finish(struct pending *p)
 		    (struct sockaddr *)&p->peer, p->peerlen) < 0)
 			w->stats.dropped++;
 		w->stats.answered++;
+		answered(w, p->pkt, p->len, &p->client, &w->stats.last,
+		    mono_ns() - p->received);
 	}
 	if (p->conn)
 		tcp_release(p->conn);
@@ -466,6 +503,7 @@ ask_for(const struct snapshot *s, const struct query_lookup *l, int prefetch,
 	a->key = l->cacheable ? &l->key : NULL;
 	a->source = s->cfg->upstreams[l->upstream].name;
 	a->prefetch = prefetch;
+	a->stats_id = s->cfg->upstreams[l->upstream].stats_id;
 }
 
 /* Refreshes, in the background, cached results about to expire that a
@@ -490,7 +528,7 @@ static size_t
 answer_or_wait(struct worker *w, struct snapshot *s, const uint8_t *pkt,
     size_t len, const struct ipaddr *client, int fd,
     const struct sockaddr_storage *peer, socklen_t peerlen,
-    struct tcpconn *conn, uint8_t *out)
+    struct tcpconn *conn, uint8_t *out, uint64_t received)
 {
 	struct query_upstream *up = NULL;
 	if (w->srv->upstream) {
@@ -530,6 +568,7 @@ answer_or_wait(struct worker *w, struct snapshot *s, const uint8_t *pkt,
 	memcpy(p->pkt, pkt, len);
 	p->len = len;
 	p->up = *up;
+	p->received = received;
 	p->started = ev_now(w->loop);
 	ev_init(&p->timer, pending_timeout_cb);
 	p->timer.data = p;
@@ -577,6 +616,7 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		    NULL);
 		if (n <= 0)
 			return;
+		uint64_t t0 = mono_ns();
 		struct snapshot *s = snapshot_acquire(w);
 		if (memcmp(&w->rlconf, &s->cfg->ratelimit, sizeof(w->rlconf)))
 			worker_set_ratelimit(w, &s->cfg->ratelimit);
@@ -586,12 +626,16 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 			addr_from_sockaddr((struct sockaddr *)&w->peers[i], &client);
 			size_t len = answer_or_wait(w, s, w->in_buf[i],
 			    w->in_msgs[i].msg_len, &client, io->fd, &w->peers[i],
-			    w->in_msgs[i].msg_hdr.msg_namelen, NULL, w->out_buf[m]);
+			    w->in_msgs[i].msg_hdr.msg_namelen, NULL, w->out_buf[m], t0);
 			if (len > 0 && w->rl)
 				len = udp_ratelimit(w, &client, w->in_buf[i],
 				    w->in_msgs[i].msg_len, w->out_buf[m], len);
 			if (len == 0)
 				continue;
+			if (w->srv->qlog) {
+				w->out_src[m] = i;
+				w->out_res[m] = w->stats.last;
+			}
 			w->out_iov[m].iov_base = w->out_buf[m];
 			w->out_iov[m].iov_len = len;
 			memset(&w->out_msgs[m].msg_hdr, 0, sizeof(struct msghdr));
@@ -619,6 +663,21 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 			sent += k;
 		}
 		w->stats.answered += (uint64_t)m;
+		if (m > 0) {
+			/* one reading for the batch: each answer waited for
+			 * all of it to be composed and sent */
+			uint64_t ns = mono_ns() - t0;
+			query_stats_latency(&w->stats, ns, (uint64_t)m);
+			for (int k = 0; w->srv->qlog && k < m; k++) {
+				int i = w->out_src[k];
+				struct ipaddr client;
+				addr_from_sockaddr((struct sockaddr *)&w->peers[i],
+				    &client);
+				querylog_write(w->srv->qlog, w->id, w->in_buf[i],
+				    w->in_msgs[i].msg_len, &client, &w->out_res[k],
+				    ns, &w->stats);
+			}
+		}
 		if (n < SERVER_BATCH)
 			return;
 	}
@@ -710,16 +769,20 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			break;
 		if (!s)
 			s = snapshot_acquire(w);
+		uint64_t t0 = mono_ns();
 		size_t len = answer_or_wait(w, s, c->in + off + 2, mlen,
-		    &c->client, -1, NULL, 0, c, w->tcp_out);
-		off += 2 + mlen;
+		    &c->client, -1, NULL, 0, c, w->tcp_out, t0);
 		if (len && tcp_queue(c, w->tcp_out, len) < 0) {
 			snapshot_release(w);
 			tcp_close(c);
 			return;
 		}
-		if (len)
+		if (len) {
 			w->stats.answered++;
+			answered(w, c->in + off + 2, mlen, &c->client,
+			    &w->stats.last, mono_ns() - t0);
+		}
+		off += 2 + mlen;
 	}
 	if (s)
 		snapshot_release(w);

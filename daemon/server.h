@@ -33,6 +33,10 @@ struct server *server_new(const struct config *cfg);
 struct upstream;
 void server_set_upstream(struct server *srv, struct upstream *u);
 
+/* Every answered query gets a line in ql (started by the caller). */
+struct querylog;
+void server_set_querylog(struct server *srv, struct querylog *ql);
+
 /* Starts the worker threads answering from s. */
 void server_start(struct server *srv, struct snapshot *s);
 

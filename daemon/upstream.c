@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "dns.h"
 #include "log.h"
+#include "query.h"
 #include "rcache.h"
 
 #define LOOKUP_BUCKETS	4096
@@ -43,6 +44,7 @@ struct request {
 	void *cookie;
 	uint32_t gen;
 	int cached, prefetch;
+	int stats_id;
 	struct cache_key key;
 	char qname[DNS_MAXNAME + 2];
 	char source[DNS_MAXNAME + 2];	/* or a Redis key to delete (mb NULL, qtype 0) */
@@ -62,6 +64,7 @@ struct lookup {
 	struct waiter *wait;
 	unsigned bucket;
 	int cached, prefetch;
+	int stats_id;
 	struct cache_key key;
 	char qname[DNS_MAXNAME + 2];
 	char rkey[RKEY_MAX];
@@ -78,6 +81,8 @@ struct upstream {
 	struct request *qhead, *qtail;
 	struct lookup *table[LOOKUP_BUCKETS];
 	_Atomic uint64_t sent, coalesced, redis_answered;
+	/* per source (stats_id); written by the upstream thread only */
+	_Atomic uint64_t sent_by[QUERY_STATS_UPSTREAMS];
 	int stopped, stopping;
 	struct cache *cache;
 	struct rcache *rc;
@@ -480,6 +485,8 @@ start_ub(struct upstream *u, struct lookup *l)
 		return;
 	}
 	atomic_fetch_add(&u->sent, 1);
+	atomic_fetch_add_explicit(&u->sent_by[l->stats_id], 1,
+	    memory_order_relaxed);
 }
 
 static void
@@ -538,6 +545,7 @@ start_request(struct upstream *u, struct request *rq)
 	l->bucket = b;
 	l->cached = rq->cached;
 	l->prefetch = rq->prefetch;
+	l->stats_id = rq->stats_id;
 	l->key = rq->key;
 	memcpy(l->qname, rq->qname, sizeof(l->qname));
 	l->next = u->table[b];
@@ -644,6 +652,8 @@ upstream_request(struct upstream *u, const struct upstream_ask *a,
 	rq->cookie = cookie;
 	rq->gen = gen;
 	rq->prefetch = a->prefetch;
+	rq->stats_id = a->stats_id >= 0 && a->stats_id < QUERY_STATS_UPSTREAMS ?
+	    a->stats_id : 0;
 	if (a->key && a->source) {
 		rq->cached = 1;
 		rq->key = *a->key;
@@ -684,6 +694,13 @@ upstream_redis_stats(struct upstream *u, struct rcache_stats *out,
 	}
 	rcache_stats(u->rc, out);
 	return 1;
+}
+
+void
+upstream_sent_by(struct upstream *u, uint64_t *out, int n)
+{
+	for (int i = 0; i < n && i < QUERY_STATS_UPSTREAMS; i++)
+		out[i] = atomic_load_explicit(&u->sent_by[i], memory_order_relaxed);
 }
 
 void

@@ -68,6 +68,7 @@ struct upstream_ask {
 	const struct cache_key *key;	/* NULL: not cached */
 	const char *source;	/* the source's name (Redis key); with key */
 	int prefetch;		/* a refresh: look past the cached entry */
+	int stats_id;		/* the source's config_upstream.stats_id */
 };
 
 /* Creates the libunbound context from cfg->resolver (forwarders, the
@@ -115,5 +116,8 @@ struct upstream_reply *upstream_mailbox_take(struct upstream_mailbox *mb);
 
 /* Counters for stats: upstream queries sent, coalesced requests. */
 void upstream_counters(struct upstream *u, uint64_t *sent, uint64_t *coalesced);
+
+/* Upstream queries sent per source, out[stats_id] for ids below n. */
+void upstream_sent_by(struct upstream *u, uint64_t *out, int n);
 
 #endif
