@@ -176,6 +176,13 @@ open_socket(const struct config_listen *l, int type)
 		close(fd);
 		return -1;
 	}
+	if (type == SOCK_STREAM) {
+		/* inherited by the accepted sockets; set before listen() so
+		 * the window scale matches */
+		int sz = SERVER_TCP_SOCKBUF;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 	if (type == SOCK_STREAM && listen(fd, 128) < 0) {
 		log_warn("listen on %s", l->text);
 		close(fd);

@@ -19,6 +19,10 @@
 #define SERVER_TCP_MAX_CONNS	512	/* over all workers */
 #define SERVER_TCP_IDLE_SEC	10.0	/* RFC 7766 §6.2.3: seconds, not minutes */
 #define SERVER_TCP_MAX_PENDING	(256 * 1024)	/* unread answers per connection */
+/* SO_SNDBUF and SO_RCVBUF of every TCP connection (the kernel doubles
+ * them): fixed, so a client that never reads cannot make the kernel's
+ * buffer autotuning queue megabytes per connection on the daemon's side */
+#define SERVER_TCP_SOCKBUF	(64 * 1024)
 
 struct server;
 

@@ -532,3 +532,12 @@ def closed_by_peer(sock):
         return False
     except OSError as e:
         return e.errno in (errno.ECONNRESET, errno.EPIPE)
+
+
+def rss_bytes(pid):
+    """The resident memory of a process (VmRSS), in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
