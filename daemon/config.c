@@ -241,6 +241,7 @@ validate_range(cfg_t *cfg, cfg_opt_t *opt)
 		{ "ipv4-prefix", 1, 32 },
 		{ "ipv6-prefix", 1, 128 },
 		{ "table-size", 1, RATELIMIT_MAX_TABLE },
+		{ "batch-wait-us", 0, 1000 },
 	};
 	long v = cfg_opt_getnint(opt, 0);
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
@@ -344,6 +345,7 @@ static cfg_opt_t upstream_opts[] = {
 static cfg_opt_t root_opts[] = {
 	CFG_STR_LIST("listen", "{\"127.0.0.1:5300\"}", CFGF_NONE),
 	CFG_INT("workers", 0, CFGF_NONE),
+	CFG_INT("batch-wait-us", 0, CFGF_NONE),
 	CFG_STR("user", "rblcache", CFGF_NONE),
 	CFG_STR("state-dir", "/var/lib/rblcache", CFGF_NONE),
 	CFG_STR("control", "/run/rblcache/control.sock", CFGF_NONE),
@@ -527,6 +529,7 @@ config_load(const char *path)
 	cfg_set_error_function(cfg, errfunc);
 	cfg_set_validate_func(cfg, "listen", validate_listen);
 	cfg_set_validate_func(cfg, "workers", validate_workers);
+	cfg_set_validate_func(cfg, "batch-wait-us", validate_range);
 	cfg_set_validate_func(cfg, "allow-query", validate_cidrs);
 	cfg_set_validate_func(cfg, "allow-query-action", validate_acl_action);
 	cfg_set_validate_func(cfg, "rate-limit|responses-per-second",
@@ -580,6 +583,7 @@ config_load(const char *path)
 		errors++;
 	}
 	c->workers = (int)cfg_getint(cfg, "workers");
+	c->batch_wait_us = (int)cfg_getint(cfg, "batch-wait-us");
 	if (c->workers == 0)
 		c->workers = nproc();
 	c->user = xstrdup(cfg_getstr(cfg, "user"));

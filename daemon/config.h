@@ -67,6 +67,7 @@ struct config {
 	struct config_listen *listen;
 	int nlisten;
 	int workers;		/* resolved: 0 in the file means one per core */
+	int batch_wait_us;	/* UDP: wait after a partial batch when busy */
 	char *user;
 	char *state_dir;
 	char *control;

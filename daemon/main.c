@@ -362,7 +362,7 @@ static int
 same_listen(const struct config *a, const struct config *b)
 {
 	if (a->nlisten != b->nlisten || a->workers != b->workers ||
-	    strcmp(a->user, b->user) != 0)
+	    a->batch_wait_us != b->batch_wait_us || strcmp(a->user, b->user) != 0)
 		return 0;
 	for (int i = 0; i < a->nlisten; i++)
 		if (strcmp(a->listen[i].text, b->listen[i].text) != 0)
@@ -455,7 +455,8 @@ reload_config_now(char *err, size_t errlen)
 	if (g.qlog)
 		querylog_reopen(g.qlog, cfg->query_log);
 	if (!same_listen(g.cfg, cfg))
-		log_warnx("listen, workers and user take effect at restart only");
+		log_warnx("listen, workers, batch-wait-us and user take effect at "
+		    "restart only");
 	if (!same_resolver(g.cfg, cfg))
 		log_warnx("resolver settings take effect at restart only");
 	if (!same_str(g.cfg->control, cfg->control) ||
