@@ -345,7 +345,7 @@ static cfg_opt_t upstream_opts[] = {
 static cfg_opt_t root_opts[] = {
 	CFG_STR_LIST("listen", "{\"127.0.0.1:5300\"}", CFGF_NONE),
 	CFG_INT("workers", 0, CFGF_NONE),
-	CFG_INT("batch-wait-us", 0, CFGF_NONE),
+	CFG_INT("batch-wait-us", 50, CFGF_NONE),
 	CFG_STR("user", "rblcache", CFGF_NONE),
 	CFG_STR("state-dir", "/var/lib/rblcache", CFGF_NONE),
 	CFG_STR("control", "/run/rblcache/control.sock", CFGF_NONE),

@@ -189,6 +189,7 @@ test_defaults(void **state)
 	assert_int_equal(c->cache.max_memory, 256ull << 20);
 	assert_int_equal(c->cache.min_ttl, 60);
 	assert_int_equal(c->cache.max_ttl, 86400);
+	assert_int_equal(c->batch_wait_us, 50);
 	assert_int_equal(c->nzones, 1);
 	assert_int_equal(c->zones[0].threshold, 1);
 	assert_false(c->zones[0].has_answer);
