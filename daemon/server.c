@@ -620,8 +620,10 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct worker *w = io->data;
 	(void)revents;
+	(void)loop;
 	int busy = w->srv->batch_wait_ns > 0 &&
-	    ev_now(loop) - w->udp_last < SERVER_BUSY_GAP;
+	    ev_time() - w->udp_last < SERVER_BUSY_GAP;
+	int got = 0;
 	int waits = 0;
 
 	/* bounded rounds so one busy socket cannot starve the others */
@@ -639,6 +641,7 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		    NULL);
 		if (n <= 0)
 			break;
+		got = 1;
 		uint64_t t0 = mono_ns();
 		struct snapshot *s = snapshot_acquire(w);
 		if (memcmp(&w->rlconf, &s->cfg->ratelimit, sizeof(w->rlconf)))
@@ -708,7 +711,9 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct timespec ts = { 0, w->srv->batch_wait_ns };
 		nanosleep(&ts, NULL);
 	}
-	w->udp_last = ev_time();
+	/* busy means queries came: a wake-up that read nothing is not */
+	if (got)
+		w->udp_last = ev_time();
 }
 
 /* ---- TCP ---- */
@@ -788,10 +793,13 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	c->inlen += (size_t)k;
 	ev_timer_again(loop, &c->idle);
 
-	/* answer every complete message; keep a partial one */
+	/* answer every complete message; keep a partial one.  Answering
+	 * may close c (a write failing under a query answered at once), so
+	 * the loop holds it like a parked query does. */
 	size_t off = 0;
 	struct snapshot *s = NULL;
-	while (c->inlen - off >= 2) {
+	c->npending++;
+	while (!c->dead && c->inlen - off >= 2) {
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1];
 		if (c->inlen - off - 2 < mlen)
 			break;
@@ -801,9 +809,8 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		size_t len = answer_or_wait(w, s, c->in + off + 2, mlen,
 		    &c->client, -1, NULL, 0, c, w->tcp_out, t0);
 		if (len && tcp_queue(c, w->tcp_out, len) < 0) {
-			snapshot_release(w);
 			tcp_close(c);
-			return;
+			break;
 		}
 		if (len) {
 			w->stats.answered++;
@@ -814,6 +821,11 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 	if (s)
 		snapshot_release(w);
+	if (c->dead) {
+		tcp_release(c);
+		return;
+	}
+	c->npending--;
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->inlen - off);
 		c->inlen -= off;
