@@ -78,7 +78,7 @@ struct fentry {
 };
 
 struct front {
-	uint64_t hits;		/* written by its thread only */
+	_Atomic uint64_t hits;	/* written by its thread only */
 	struct fentry e[FRONT_SLOTS];
 };
 
@@ -630,7 +630,10 @@ cache_get_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 			v->listed = fe->listed;
 			v->a = fe->a;
 			v->ttl = fe->expires - now;
-			f->hits++;
+			/* one writer: a relaxed load and store, no locked add */
+			atomic_store_explicit(&f->hits, atomic_load_explicit(
+			    &f->hits, memory_order_relaxed) + 1,
+			    memory_order_relaxed);
 			if (fe->touched != now) {
 				fe->touched = now;
 				shard_touch(s, k, h);
@@ -682,8 +685,14 @@ cache_put_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 	uint64_t h;
 	struct shard *s = shard_of(c, key, k, &h);
 	pthread_mutex_lock(&s->mu);
+	/* fronts may hold the live entry this replaces: they must forget it
+	 * when its verdict differs or it outlives the new one.  The same
+	 * verdict stored again (two workers finishing the same lookup) is
+	 * no reason to empty every front. */
 	uint32_t old = find(s, k, h);
-	int replaced = old != NIL && s->e[old].expires > now;
+	int replaced = old != NIL && s->e[old].expires > now &&
+	    (s->e[old].status != (v->listed ? 1 : 0) || s->e[old].a0 != v->a ||
+	    s->e[old].expires > now + ttl);
 	uint32_t i = put(s, k, h);
 	if (i != NIL) {
 		struct centry *e = &s->e[i];
@@ -694,8 +703,6 @@ cache_put_verdict(struct cache *c, const struct cache_key *key, uint32_t now,
 		e->a0 = v->a;
 	}
 	pthread_mutex_unlock(&s->mu);
-	/* a live verdict replaced: fronts may hold the old one (the daemon
-	 * stores a verdict only after the previous one ended, so rarely) */
 	if (replaced)
 		atomic_fetch_add_explicit(&c->epoch, 1, memory_order_release);
 }
@@ -765,6 +772,7 @@ cache_stats(struct cache *c, struct cache_stats *out)
 	for (int i = 0; i < nf && i < FRONT_MAX; i++) {
 		struct front *f = atomic_load(&c->front[i]);
 		if (f)
-			out->verdict_hits += f->hits;
+			out->verdict_hits += atomic_load_explicit(&f->hits,
+			    memory_order_relaxed);
 	}
 }
