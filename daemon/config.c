@@ -388,14 +388,18 @@ blank_comments(char *text)
 {
 	char quote = 0;
 	for (char *p = text; *p; p++) {
+		/* like libconfuse's lexer: a backslash escapes in both kinds
+		 * of quotes; // opens a comment only where a token may start
+		 * (file = /srv//lists is one unquoted token) */
+		int start = p == text || strchr(" \t\r\n={}(),+", p[-1]);
 		if (quote) {
-			if (*p == '\\' && quote == '"' && p[1])
+			if (*p == '\\' && p[1])
 				p++;
 			else if (*p == quote)
 				quote = 0;
 		} else if (*p == '"' || *p == '\'') {
 			quote = *p;
-		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+		} else if (*p == '#' || (start && p[0] == '/' && p[1] == '/')) {
 			for (; *p && *p != '\n'; p++)
 				*p = ' ';
 			if (!*p)
@@ -420,11 +424,14 @@ read_text(const char *path)
 		return NULL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
+	int nomem = 0;
 	for (;;) {
 		if (cap - len < 4096) {
 			char *nb = realloc(buf, cap ? cap * 2 : 8192);
-			if (!nb)
+			if (!nb) {
+				nomem = 1;	/* never a truncated config */
 				break;
+			}
 			buf = nb;
 			cap = cap ? cap * 2 : 8192;
 		}
@@ -433,7 +440,7 @@ read_text(const char *path)
 		if (k == 0)
 			break;
 	}
-	int bad = ferror(f) || !buf, saved = errno;
+	int bad = ferror(f) || !buf || nomem, saved = nomem ? ENOMEM : errno;
 	fclose(f);
 	if (bad) {
 		free(buf);

@@ -295,6 +295,14 @@ test_comments_and_lines(void **state)
 	assert_string_equal(c->state_dir, "/tmp/a#b//c");
 	assert_string_equal(c->control, "/tmp/x#y");
 	config_free(c);
+	/* escapes in both quotes; // inside an unquoted token */
+	c = load("state-dir = 'it\\'s #1' # gone\n"
+	    "control = /srv//run/ctl.sock // gone\n" LISTS ZONE);
+	if (!c)
+		fail_msg("rejected:\n%s", logbuf);
+	assert_string_equal(c->state_dir, "it's #1");
+	assert_string_equal(c->control, "/srv//run/ctl.sock");
+	config_free(c);
 }
 
 static void
@@ -373,7 +381,7 @@ test_allow_query_action_and_rate_limit(void **state)
 	assert_rejected_with(LISTS ZONE
 	    "rate-limit { responses-per-second = 1000001 }\n",
 	    "@4", "responses-per-second", NULL);
-	assert_rejected_with(LISTS ZONE "rate-limit { table-size = 16777217 }\n",
+	assert_rejected_with(LISTS ZONE "rate-limit { table-size = 1048577 }\n",
 	    "@4", "table-size", NULL);
 }
 
