@@ -32,7 +32,7 @@
 
 #define RATELIMIT_MAX_RATE	1000000		/* responses-per-second */
 #define RATELIMIT_MAX_SLIP	100
-#define RATELIMIT_MAX_TABLE	(1 << 24)	/* slots */
+#define RATELIMIT_MAX_TABLE	(1 << 20)	/* slots: 24 MB a worker */
 
 /* The settings of the rate-limit section; rate 0 turns it off. */
 struct ratelimit_conf {
