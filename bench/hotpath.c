@@ -640,6 +640,33 @@ run_threads(const struct bench_case *c, const struct ring *r,
 	return wall;
 }
 
+/* One timed loop in this thread (under callgrind with --instr): the
+ * wall time in ns, or -1 when an answer was wrong (reported). */
+static double
+run_once(const struct bench_case *c, const struct ring *r,
+    const struct snapshot *s, const struct ipaddr *client, int want,
+    struct query_upstream *up)
+{
+	struct query_stats st;
+	memset(&st, 0, sizeof(st));
+	if (opt.instr)
+		CALLGRIND_START_INSTRUMENTATION;
+	double t0 = now_ns();
+	size_t bad = hotpath_loop(r, s, client, opt.n, want, &st, up, 0);
+	double t = now_ns() - t0;
+	if (opt.instr)
+		CALLGRIND_STOP_INSTRUMENTATION;
+	uint64_t right = c->want == HIT ? st.listed : st.notlisted;
+	if (bad || right != opt.n || st.queries != opt.n) {
+		fprintf(stderr, "hotpath: %s: %zu of %zu answers wrong "
+		    "(listed %llu, not listed %llu)\n", c->name, bad, opt.n,
+		    (unsigned long long)st.listed,
+		    (unsigned long long)st.notlisted);
+		return -1;
+	}
+	return t;
+}
+
 /* Runs one case on d.  Returns 0, or -1 when an answer was wrong. */
 static int
 run_case(const struct bench_case *c, const struct dataset *d)
@@ -678,47 +705,24 @@ run_case(const struct bench_case *c, const struct dataset *d)
 	int want = c->want == HIT ? DNS_R_NOERROR : DNS_R_NXDOMAIN;
 	int repeats = opt.instr ? 1 : opt.quick ? QUICK_REPEATS : REPEATS;
 	double best = 0;
-	if (opt.threads > 1) {
-		for (int i = 0; i < repeats; i++) {
-			double t = run_threads(c, r, &d->snap, &client, want);
-			if (t < 0)
-				goto fail;
-			if (i == 0 || t < best)
-				best = t;
-		}
-		double ns = best / (double)opt.n;
-		printf("hotpath case=%s threads=%d queries=%zu ns_per_query=%.1f "
-		    "qps_total=%.0f\n", c->name, opt.threads, opt.n, ns,
-		    1e9 / ns * opt.threads);
-		fflush(stdout);
-		rc = 0;
-		goto fail;
-	}
 	for (int i = 0; i < repeats; i++) {
-		struct query_stats st;
-		memset(&st, 0, sizeof(st));
-		if (opt.instr)
-			CALLGRIND_START_INSTRUMENTATION;
-		double t0 = now_ns();
-		size_t bad = hotpath_loop(r, &d->snap, &client, opt.n, want, &st,
-		    up, 0);
-		double t = now_ns() - t0;
-		if (opt.instr)
-			CALLGRIND_STOP_INSTRUMENTATION;
-		uint64_t right = c->want == HIT ? st.listed : st.notlisted;
-		if (bad || right != opt.n || st.queries != opt.n) {
-			fprintf(stderr, "hotpath: %s: %zu of %zu answers wrong "
-			    "(listed %llu, not listed %llu)\n", c->name, bad, opt.n,
-			    (unsigned long long)st.listed,
-			    (unsigned long long)st.notlisted);
+		double t = opt.threads > 1 ?
+		    run_threads(c, r, &d->snap, &client, want) :
+		    run_once(c, r, &d->snap, &client, want, up);
+		if (t < 0)
 			goto fail;
-		}
 		if (i == 0 || t < best)
 			best = t;
 	}
 	double ns = best / (double)opt.n;
-	printf("hotpath case=%s queries=%zu ns_per_query=%.1f qps_core=%.0f "
-	    "instr_per_query=na\n", c->name, opt.n, ns, 1e9 / ns);
+	if (opt.threads > 1)
+		printf("hotpath case=%s threads=%d queries=%zu ns_per_query=%.1f "
+		    "qps_total=%.0f\n", c->name, opt.threads, opt.n, ns,
+		    1e9 / ns * opt.threads);
+	else
+		printf("hotpath case=%s queries=%zu ns_per_query=%.1f "
+		    "qps_core=%.0f instr_per_query=na\n", c->name, opt.n, ns,
+		    1e9 / ns);
 	fflush(stdout);
 	rc = 0;
 fail:
