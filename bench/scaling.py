@@ -26,7 +26,6 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -49,25 +48,6 @@ def hotpath(build, case, threads):
     print(f"scaling where=hotpath case={case} threads={threads} "
           f"qps_total={qps:.0f} ns_per_query={ns:.1f}", flush=True)
     return qps
-
-
-def start_daemon(d, build, workers, cpus, probe):
-    port = compare.free_port()
-    conf = os.path.join(d, f"rblcached-{workers}.conf")
-    with open(conf, "w") as f:
-        f.write(f'listen = {{ "127.0.0.1:{port}" }}\nworkers = {workers}\n'
-                f'user = "root"\n'
-                f'list "big" {{ file = "{os.path.join(d, "big.list")}" }}\n'
-                f'zone "{compare.ZONE}" {{ sources = {{ "big*1" }} threshold = 1 '
-                f'answer = "127.0.0.2" }}\n')
-    old = compare.SERVER_CPU
-    compare.SERVER_CPU = cpus
-    try:
-        s = compare.Server(f"rblcached-w{workers}", d,
-                           [os.path.join(build, "rblcached"), "-f", "-c", conf], port)
-    finally:
-        compare.SERVER_CPU = old
-    return s if compare.wait_ready(s, probe) else compare.fail_start(s)
 
 
 def main():
@@ -101,7 +81,8 @@ def main():
         probe = (listed or unlisted)[0]
         for workers in sorted({1, nmax}):
             cpus = "0" if workers == 1 else f"0-{ncpu - 1}"
-            s = start_daemon(d, args.build, workers, cpus, probe)
+            s = compare.start_rblcached(d, args.build, probe, workers=workers,
+                                        cpus=cpus)
             if not s:
                 print(f"# workers={workers}: did not start")
                 continue
