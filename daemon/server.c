@@ -45,12 +45,15 @@
 /* batch-wait-us: between saturation and idle a wake-up finds one or two
  * queries, and the system calls around them (epoll_wait, recvmmsg,
  * sendmmsg, the sleep and the wake) cost more than the answers.  When
- * queries keep coming (the last batch ended less than SERVER_BUSY_GAP
- * ago), a worker then sleeps that long after a partial batch before
- * reading again, so that each round carries several queries: interrupt
- * coalescing, in the server.  A query waits at most that long plus the
- * kernel's timer latency (tens of microseconds on a VM). */
-#define SERVER_BUSY_GAP		0.0005	/* seconds */
+ * queries come fast enough that a wait of that long should gather
+ * SERVER_WAIT_GATHER of them (by the worker's running estimate of its
+ * UDP rate), it sleeps that long after a partial batch before reading
+ * again, so that each round carries several: interrupt coalescing, in the
+ * server.  Slower, a wait would find one query or none and only add
+ * system calls.  A query waits at most that long plus the kernel's timer
+ * latency (tens of microseconds on a VM). */
+#define SERVER_WAIT_GATHER	2.0	/* queries a wait should find */
+#define SERVER_RATE_WINDOW	0.01	/* seconds the rate is counted over */
 #define SERVER_WAIT_ROUNDS	4	/* coalesced rounds a wake-up, at most */
 
 struct worker;
@@ -118,7 +121,11 @@ struct worker {
 	struct ratelimit *rl;		/* NULL: UDP answers are not limited */
 	struct ratelimit_conf rlconf;	/* the settings rl was made for */
 	struct tcpconn *conns;
-	ev_tstamp udp_last;	/* when the last UDP batch was answered */
+	/* UDP queries a second, counted over windows of SERVER_RATE_WINDOW
+	 * (clients send in bursts: gaps between wake-ups mislead) */
+	double udp_rate;
+	ev_tstamp udp_window;	/* when the current window began */
+	uint64_t udp_count;	/* queries read in it */
 	/* UDP batch buffers */
 	struct mmsghdr in_msgs[SERVER_BATCH], out_msgs[SERVER_BATCH];
 	struct iovec in_iov[SERVER_BATCH], out_iov[SERVER_BATCH];
@@ -620,9 +627,8 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct worker *w = io->data;
 	(void)revents;
-	(void)loop;
-	int busy = w->srv->batch_wait_ns > 0 &&
-	    ev_time() - w->udp_last < SERVER_BUSY_GAP;
+	int busy = w->srv->batch_wait_ns > 0 && w->udp_rate *
+	    (double)w->srv->batch_wait_ns * 1e-9 >= SERVER_WAIT_GATHER;
 	int got = 0;
 	int waits = 0;
 
@@ -641,7 +647,7 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		    NULL);
 		if (n <= 0)
 			break;
-		got = 1;
+		got += n;
 		uint64_t t0 = mono_ns();
 		struct snapshot *s = snapshot_acquire(w);
 		if (memcmp(&w->rlconf, &s->cfg->ratelimit, sizeof(w->rlconf)))
@@ -711,9 +717,13 @@ udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct timespec ts = { 0, w->srv->batch_wait_ns };
 		nanosleep(&ts, NULL);
 	}
-	/* busy means queries came: a wake-up that read nothing is not */
-	if (got)
-		w->udp_last = ev_time();
+	w->udp_count += (uint64_t)got;
+	ev_tstamp now = ev_now(loop);
+	if (now - w->udp_window >= SERVER_RATE_WINDOW) {
+		w->udp_rate = (double)w->udp_count / (now - w->udp_window);
+		w->udp_window = now;
+		w->udp_count = 0;
+	}
 }
 
 /* ---- TCP ---- */
