@@ -277,7 +277,9 @@ class Rblc:
                 try:
                     udp_ask(self.port, BL, "SOA", timeout=0.1)
                     return self
-                except dns.exception.Timeout:
+                except (dns.exception.Timeout, dns.query.BadResponse):
+                    # no answer yet, or a late one to an earlier probe
+                    # reaching this probe's socket on a reused port
                     continue
             self.stop()
             if "already in use" not in self.log():
