@@ -31,10 +31,8 @@ put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* Skips a possibly compressed name in a record; returns the offset after
- * it or 0 when it runs off the packet. */
-static size_t
-skip_name(const uint8_t *pkt, size_t len, size_t off)
+size_t
+dns_skip_name(const uint8_t *pkt, size_t len, size_t off)
 {
 	for (int labels = 0; labels < 128; labels++) {
 		if (off >= len)
@@ -124,7 +122,7 @@ dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 	unsigned total = (unsigned)an + ns + ar;
 	for (unsigned i = 0; i < total; i++) {
 		size_t name = off;
-		off = skip_name(pkt, len, off);
+		off = dns_skip_name(pkt, len, off);
 		if (off == 0 || off + 10 > len)
 			return DNS_R_FORMERR;
 		uint16_t type = get16(pkt + off);

@@ -65,6 +65,10 @@ struct dns_query {
  * (FORMERR, NOTIMP, BADVERS) to answer with dns_error(). */
 int dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q);
 
+/* Skips a possibly compressed name starting at off; returns the offset
+ * after it, or 0 when it runs off the packet. */
+size_t dns_skip_name(const uint8_t *pkt, size_t len, size_t off);
+
 /* A response under construction.  Records must be added in section
  * order: answer, authority, additional. */
 struct dns_resp {

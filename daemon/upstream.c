@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unbound.h>
+#include <unbound-event.h>
 
 #include "cache.h"
 #include "clock.h"
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "query.h"
 #include "rcache.h"
+#include "ubev.h"
 
 #define LOOKUP_BUCKETS	4096
 #define UPSTREAM_PORTS	"4096"
@@ -73,9 +75,9 @@ struct lookup {
 
 struct upstream {
 	struct ub_ctx *ctx;
+	struct ub_event_base *ub_base;
 	pthread_t thread;
 	struct ev_loop *loop;
-	ev_io ub_io;
 	ev_async wake, stop;
 	pthread_mutex_t qmu;
 	struct request *qhead, *qtail;
@@ -112,11 +114,13 @@ upstream_new(const struct config *cfg, struct cache *cache)
 		fatal("%s", __func__);
 	u->cache = cache;
 	upstream_set_ttls(u, cfg);
-	if (!(u->ctx = ub_ctx_create()))
-		fatalx("%s: ub_ctx_create failed", __func__);
-	/* libunbound resolves in its own thread; results reach us on ub_fd */
-	if ((r = ub_ctx_async(u->ctx, 1)) != 0)
-		goto fail;
+	/* libunbound resolves on the upstream thread's own loop: a lookup
+	 * and its answer cross no thread but the worker's hand-over */
+	u->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!u->loop || !(u->ub_base = ubev_base_new(u->loop)))
+		fatalx("%s: cannot make the upstream loop", __func__);
+	if (!(u->ctx = ub_ctx_create_ub_event(u->ub_base)))
+		fatalx("%s: ub_ctx_create_ub_event failed", __func__);
 	/* libunbound's library defaults allow 16 queries in flight; a DNSBL
 	 * front end has hundreds (an unbound-config file may still lower
 	 * these).  main raises RLIMIT_NOFILE to match. */
@@ -148,6 +152,8 @@ fail:
 	log_warnx("resolver: %s", ub_strerror(r));
 fail_logged:
 	ub_ctx_delete(u->ctx);
+	ubev_base_free(u->ub_base);
+	ev_loop_destroy(u->loop);
 	free(u);
 	return NULL;
 }
@@ -186,60 +192,134 @@ upstream_mailbox_take(struct upstream_mailbox *mb)
 	return r;
 }
 
+static uint16_t
+rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Appends TXT rdata (length-prefixed character-strings) to raw->txt:
+ * the strings of one record joined as they are, records with a space.
+ * A control character (a NUL, or a CR LF that would end an SMTP reply
+ * quoting the text) becomes '?'. */
 static void
-parse_result(const struct ub_result *res, int err, struct upstream_raw *raw)
+add_txt(struct upstream_raw *raw, const uint8_t *d, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		size_t l = d[off++];
+		if (off + l > len)
+			break;
+		size_t room = sizeof(raw->txt) - 1 - raw->txtlen;
+		if (raw->txtlen > 0 && room > 0 && off == 1) {
+			raw->txt[raw->txtlen++] = ' ';
+			room--;
+		}
+		size_t k = l < room ? l : room;
+		for (size_t j = 0; j < k; j++) {
+			uint8_t c = d[off + j];
+			raw->txt[raw->txtlen++] = c < 0x20 || c == 0x7f ?
+			    '?' : (char)c;
+		}
+		off += l;
+	}
+	raw->txt[raw->txtlen] = '\0';
+}
+
+void
+upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
+    uint16_t qtype, struct upstream_raw *raw)
 {
 	memset(raw, 0, offsetof(struct upstream_raw, txt));
 	raw->txt[0] = '\0';
 	raw->txtlen = 0;
-	if (err != 0 || !res) {
-		raw->status = UPS_FAIL;
-		raw->rcode = DNS_R_SERVFAIL;
-		return;
-	}
-	raw->rcode = res->rcode;
-	raw->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
-	if (res->nxdomain) {
+	raw->status = UPS_FAIL;
+	raw->rcode = DNS_R_SERVFAIL;
+	if (rcode == DNS_R_NXDOMAIN) {
+		raw->rcode = rcode;
 		raw->status = UPS_NXDOMAIN;
 		return;
 	}
-	if (res->rcode != DNS_R_NOERROR) {
-		raw->status = UPS_FAIL;
+	if (rcode != 0) {
+		raw->rcode = rcode;
 		return;
 	}
-	if (!res->havedata) {
-		raw->status = UPS_NODATA;
+	/* a validator's "bogus" is a failure: the list's answer cannot be
+	 * trusted, and failures fail open */
+	if (bogus || !pkt || len < 12)
 		return;
+	int prcode = pkt[3] & 0x0f;
+	unsigned qd = rd16(pkt + 4), an = rd16(pkt + 6), ns = rd16(pkt + 8);
+	size_t off = 12;
+	for (unsigned i = 0; i < qd; i++) {
+		if (!(off = dns_skip_name(pkt, len, off)) || off + 4 > len)
+			return;
+		off += 4;
 	}
-	raw->status = UPS_ANSWER;
-	for (int i = 0; res->data[i]; i++) {
-		const uint8_t *d = (const uint8_t *)res->data[i];
-		int len = res->len[i];
-		if (res->qtype == DNS_T_A && len == 4 && raw->na < UPSTREAM_MAX_A) {
-			raw->a[raw->na++] = (uint32_t)d[0] << 24 |
-			    (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
-		} else if (res->qtype == DNS_T_TXT) {
-			/* character-strings: length-prefixed pieces */
-			int off = 0;
-			while (off < len) {
-				int l = d[off++];
-				if (off + l > len)
-					break;
-				size_t room = sizeof(raw->txt) - 1 - raw->txtlen;
-				if (raw->txtlen > 0 && room > 0 && off == 1) {
-					raw->txt[raw->txtlen++] = ' ';
-					room--;
-				}
-				size_t k = (size_t)l < room ? (size_t)l : room;
-				memcpy(raw->txt + raw->txtlen, d + off, k);
-				raw->txtlen += k;
-				off += l;
+	raw->rcode = prcode;
+	if (prcode != DNS_R_NOERROR && prcode != DNS_R_NXDOMAIN)
+		return;
+	int have = 0, soa = 0;
+	uint32_t ttl = UINT32_MAX, negttl = 0;
+	for (unsigned i = 0; i < an + ns; i++) {
+		if (!(off = dns_skip_name(pkt, len, off)) || off + 10 > len)
+			break;
+		uint16_t type = rd16(pkt + off), rdlen = rd16(pkt + off + 8);
+		uint32_t rttl = rd32(pkt + off + 4);
+		const uint8_t *d = pkt + off + 10;
+		if (off + 10 + rdlen > len)
+			break;
+		off += 10 + (size_t)rdlen;
+		if (i >= an) {
+			/* RFC 2308: a negative answer lives as long as the
+			 * SOA's TTL or its MINIMUM, whichever is shorter */
+			size_t m = 0;
+			if (type == DNS_T_SOA && !soa &&
+			    (m = dns_skip_name(pkt, len, (size_t)(d - pkt))) &&
+			    (m = dns_skip_name(pkt, len, m)) &&
+			    m + 20 <= (size_t)(d - pkt) + rdlen) {
+				uint32_t min = rd32(pkt + m + 16);
+				negttl = rttl < min ? rttl : min;
+				soa = 1;
 			}
-			raw->txt[raw->txtlen] = '\0';
+			continue;
 		}
+		if (type != qtype)
+			continue;	/* a CNAME on the way, or stray */
+		if (qtype == DNS_T_A) {
+			if (rdlen != 4 || raw->na >= UPSTREAM_MAX_A)
+				continue;
+			raw->a[raw->na++] = rd32(d);
+		} else if (qtype == DNS_T_TXT)
+			add_txt(raw, d, rdlen);
+		else
+			continue;
+		have = 1;
+		if (rttl < ttl)
+			ttl = rttl;
 	}
-	if (res->qtype == DNS_T_A && raw->na == 0)
+	if (prcode == DNS_R_NXDOMAIN) {
+		/* records of the type beside NXDOMAIN contradict it: the
+		 * rcode wins, as it does for libunbound's own result */
+		raw->status = UPS_NXDOMAIN;
+		raw->ttl = negttl;
+		raw->na = 0;
+		raw->txtlen = 0;
+		raw->txt[0] = '\0';
+	} else if (!have) {
 		raw->status = UPS_NODATA;
+		raw->ttl = negttl;
+	} else {
+		raw->status = UPS_ANSWER;
+		raw->ttl = ttl;
+	}
 }
 
 static void
@@ -442,13 +522,18 @@ finish(struct upstream *u, struct lookup *l, struct upstream_raw *raw,
 }
 
 static void
-resolve_cb(void *arg, int err, struct ub_result *res)
+resolve_cb(void *arg, int rcode, void *pkt, int len, int sec,
+    char *why_bogus, int ratelimited)
 {
 	struct lookup *l = arg;
 	struct upstream_raw raw;
-	parse_result(res, err, &raw);
-	if (res)
-		ub_resolve_free(res);
+	(void)why_bogus;
+	(void)ratelimited;
+	if (l->u->stopping)
+		return;		/* ub_ctx_delete() failing what is in flight;
+				 * upstream_free() frees the lookup */
+	upstream_parse_answer(rcode, sec == 1, pkt, len > 0 ? (size_t)len : 0,
+	    l->qtype, &raw);
 	finish(l->u, l, &raw, 0);
 }
 
@@ -473,7 +558,12 @@ add_waiter(struct lookup *l, const struct request *rq)
 static void
 start_ub(struct upstream *u, struct lookup *l)
 {
-	int id, r = ub_resolve_async(u->ctx, l->qname, l->qtype, DNS_C_IN, l,
+	/* counted first: an answer from local data comes before the call
+	 * returns, and finish() frees l */
+	atomic_fetch_add(&u->sent, 1);
+	atomic_fetch_add_explicit(&u->sent_by[l->stats_id], 1,
+	    memory_order_relaxed);
+	int id, r = ub_resolve_event(u->ctx, l->qname, l->qtype, DNS_C_IN, l,
 	    resolve_cb, &id);
 	if (r != 0) {
 		struct upstream_raw fail;
@@ -482,11 +572,7 @@ start_ub(struct upstream *u, struct lookup *l)
 		fail.status = UPS_FAIL;
 		fail.rcode = DNS_R_SERVFAIL;
 		finish(u, l, &fail, 0);
-		return;
 	}
-	atomic_fetch_add(&u->sent, 1);
-	atomic_fetch_add_explicit(&u->sent_by[l->stats_id], 1,
-	    memory_order_relaxed);
 }
 
 static void
@@ -577,17 +663,6 @@ wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 }
 
 static void
-ub_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct upstream *u = io->data;
-	(void)loop;
-	(void)revents;
-	int r = ub_process(u->ctx);
-	if (r != 0)
-		log_warnx("upstream: ub_process: %s", ub_strerror(r));
-}
-
-static void
 stop_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	(void)a;
@@ -606,17 +681,11 @@ upstream_main(void *arg)
 void
 upstream_start(struct upstream *u, const struct config *cfg)
 {
-	u->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-	if (!u->loop)
-		fatalx("%s: ev_loop_new failed", __func__);
 	if (cfg->redis.enabled) {
 		if (!(u->rprefix = strdup(cfg->redis.prefix)) ||
 		    !(u->rc = rcache_new(cfg, u->loop)))
 			fatal("%s", __func__);
 	}
-	ev_io_init(&u->ub_io, ub_cb, ub_fd(u->ctx), EV_READ);
-	u->ub_io.data = u;
-	ev_io_start(u->loop, &u->ub_io);
 	ev_async_init(&u->wake, wake_cb);
 	u->wake.data = u;
 	ev_async_start(u->loop, &u->wake);
@@ -731,8 +800,10 @@ upstream_free(struct upstream *u)
 	if (u->rc)
 		rcache_free(u->rc);
 	free(u->rprefix);
-	/* deleting the context cancels what is in flight */
+	/* deleting the context cancels what is in flight; its events go
+	 * back to the loop, so the loop goes last */
 	ub_ctx_delete(u->ctx);
+	ubev_base_free(u->ub_base);
 	for (int b = 0; b < LOOKUP_BUCKETS; b++)
 		while (u->table[b]) {
 			struct lookup *l = u->table[b];

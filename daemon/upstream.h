@@ -1,6 +1,7 @@
 /* upstream.h -- upstream DNSBL lookups through libunbound.
  *
  * One upstream thread owns the libunbound context, its own libev loop
+ * (libunbound resolves on it through its pluggable event API, ubev.c)
  * and the table of lookups in flight, so any number of concurrent
  * requests for one name from any worker share one upstream query
  * (coalescing across workers, which per-worker contexts could not do),
@@ -99,6 +100,14 @@ int upstream_request(struct upstream *u, const struct upstream_ask *a,
  * nothing when Redis is not configured. */
 void upstream_redis_forget(struct upstream *u, const struct ipaddr *ip,
     char *const *sources, int nsources);
+
+/* Parses libunbound's result for a qtype question: rcode its error code
+ * (0, or SERVFAIL and kin with no packet to read), bogus set when the
+ * validator found the answer bogus, pkt the answer packet.  A failure
+ * or anything unreadable is UPS_FAIL; an answer's TTL is the smallest
+ * of its records', a negative one's the SOA's TTL or MINIMUM. */
+void upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt,
+    size_t len, uint16_t qtype, struct upstream_raw *raw);
 
 /* Parses a Redis value (format in upstream.c) read back at Unix time
  * now into r; returns the seconds it has left, *life its whole TTL, or

@@ -32,6 +32,7 @@ import threading
 import time
 from collections import Counter
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -331,7 +332,16 @@ class FaultDNS:
             limit = 512
             if query.edns >= 0:
                 limit = max(512, min(query.payload, 4096))
-            wire = resp.to_wire(max_size=limit)
+            try:
+                wire = resp.to_wire(max_size=limit)
+            except dns.exception.TooBig:
+                # too big for the client's buffer: TC and the question
+                # only, the client retries over TCP (RFC 1035 4.2.1)
+                resp.answer.clear()
+                resp.authority.clear()
+                resp.additional.clear()
+                resp.flags |= dns.flags.TC
+                wire = resp.to_wire(max_size=limit)
             self._later(delay, lambda w=wire, p=peer: self.udp.sendto(w, p))
 
     def _tcp_loop(self):
@@ -376,7 +386,7 @@ class FaultDNS:
                     resp, delay = self._answer(query)
                     if resp is None:
                         continue
-                    wire = resp.to_wire()
+                    wire = resp.to_wire(max_size=65535)
                     frame = struct.pack("!H", len(wire)) + wire
                     self._later(delay, lambda f=frame: conn.sendall(f))
         except OSError:

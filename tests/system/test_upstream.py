@@ -1104,6 +1104,40 @@ def burst(d, ips, qtype="A"):
     return got
 
 
+def transports(f, name, qtype):
+    """The transports ("udp", "tcp") f was asked name/qtype over."""
+    with f.lock:
+        return [t for _, n, ty, t in f.log if n == name and ty == qtype]
+
+
+def test_truncated_upstream_answer_is_fetched_over_tcp(rblc, fault):
+    # libunbound's TCP fallback runs on rblcached's own event loop: a TXT
+    # too big for UDP comes back with TC, then in full over TCP
+    f = fault(ZEN)
+    name = rev("192.0.2.4", ZEN)
+    big = ["https://check.example/%03d/%s" % (i, "x" * 150) for i in range(12)]
+    f.set(name, a="127.0.0.4", txt=big)
+    d = rblc(sources=["zen.spamhaus.org*3"], stubs=f.stub_zones())
+    t = d.txt("192.0.2.4")
+    assert t.startswith("listed: zen.spamhaus.org 127.0.0.4 (+3); score 3 >= 3;"
+                        " zen.spamhaus.org: https://check.example/"), t
+    assert transports(f, name, "TXT") == ["udp", "tcp"], f.log
+
+
+def test_tcp_upstream_only(rblc, fault):
+    # every upstream query over TCP (libunbound's tcp-upstream): connect,
+    # write and read events with their timeouts, answers as over UDP
+    f = fault(ZEN)
+    f.set_zone(ZEN, a="127.0.0.4", txt="over tcp")
+    d = rblc(sources=["zen.spamhaus.org*3"], stubs=f.stub_zones(),
+             ub_extra="tcp-upstream: yes")
+    for ip in ("192.0.2.4", "192.0.2.5", "192.0.2.6"):
+        assert d.a(ip) == LISTED
+    assert d.txt("192.0.2.7").endswith("zen.spamhaus.org: over tcp")
+    asked = [t for _, n, ty, t in f.log]
+    assert asked and set(asked) == {"tcp"}, f.log
+
+
 BURST = ["10.1.%d.%d" % (i // 250, i % 250 + 1) for i in range(64)]
 
 
