@@ -85,6 +85,7 @@ struct query_stats {
 	uint64_t latency[QUERY_BUCKETS + 1];	/* not cumulative */
 	uint64_t latency_ns;			/* their sum */
 	uint64_t qlog_lines, qlog_dropped;	/* query log: written, lost */
+	uint64_t udp_saturated;		/* a UDP socket read outside epoll */
 	struct query_result last;	/* not a counter: see query_answer() */
 };
 

@@ -414,6 +414,9 @@ unlabelled(struct out *o, const struct stats_snapshot *s)
 	{ "upstream_error_codes", NULL, COUNTER, q->upstream_errcode, 0, NULL },
 	{ "pending_full", "pending_full_total", COUNTER, q->pending_full, 0,
 	  "Queries answered from local data alone: max-pending reached." },
+	{ "udp_saturated", "udp_saturated_total", COUNTER, q->udp_saturated, 0,
+	  "Times a worker found its UDP socket full and read it without "
+	  "waiting for events until it drained." },
 	{ "cache_hits", "cache_hits_total", COUNTER, c->hits, 0,
 	  "Upstream answers found in the in-process cache." },
 	{ "cache_misses", "cache_misses_total", COUNTER, c->misses, 0,
