@@ -38,6 +38,7 @@
 #define UPSTREAM_QUERIES	"4096"
 
 #define RKEY_MAX	(DNS_MAXNAME + 128)
+#define UPSTREAM_DUE_MAX	64	/* mailboxes woken together */
 
 struct request {
 	struct request *next;
@@ -79,6 +80,9 @@ struct upstream {
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async wake, stop;
+	ev_prepare wake_workers;
+	struct upstream_mailbox *due[UPSTREAM_DUE_MAX];	/* to wake */
+	int ndue;
 	pthread_mutex_t qmu;
 	struct request *qhead, *qtail;
 	struct lookup *table[LOOKUP_BUCKETS];
@@ -159,8 +163,8 @@ fail_logged:
 }
 
 static void
-deliver(struct upstream_mailbox *mb, void *cookie, uint32_t gen,
-    uint16_t qtype, const struct upstream_raw *raw)
+deliver(struct upstream *u, struct upstream_mailbox *mb, void *cookie,
+    uint32_t gen, uint16_t qtype, const struct upstream_raw *raw)
 {
 	if (!mb)
 		return;		/* a prefetch: nobody waits */
@@ -179,7 +183,30 @@ deliver(struct upstream_mailbox *mb, void *cookie, uint32_t gen,
 		mb->head = rep;
 	mb->tail = rep;
 	pthread_mutex_unlock(&mb->mu);
-	ev_async_send(mb->loop, mb->wake);
+	/* one wake-up per worker for everything one turn of the loop
+	 * delivers (a query's lookups tend to finish together) */
+	if (mb->wake_due)
+		return;
+	if (u->ndue == UPSTREAM_DUE_MAX) {
+		ev_async_send(mb->loop, mb->wake);
+		return;
+	}
+	mb->wake_due = 1;
+	u->due[u->ndue++] = mb;
+}
+
+/* Before the loop polls again: wake the workers it delivered to. */
+static void
+wake_workers_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct upstream *u = w->data;
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < u->ndue; i++) {
+		u->due[i]->wake_due = 0;
+		ev_async_send(u->due[i]->loop, u->due[i]->wake);
+	}
+	u->ndue = 0;
 }
 
 struct upstream_reply *
@@ -516,8 +543,8 @@ finish(struct upstream *u, struct lookup *l, struct upstream_raw *raw,
 		}
 	}
 	for (int i = 0; i < l->nwait; i++)
-		deliver(l->wait[i].mb, l->wait[i].cookie, l->wait[i].gen, l->qtype,
-		    raw);
+		deliver(u, l->wait[i].mb, l->wait[i].cookie, l->wait[i].gen,
+		    l->qtype, raw);
 	lookup_free(l);
 }
 
@@ -617,7 +644,7 @@ start_request(struct upstream *u, struct request *rq)
 		struct upstream_raw raw;
 		if (cache_get_result(u->cache, &rq->key, clock_sec(), &raw) ==
 		    CACHE_FRESH) {
-			deliver(rq->mb, rq->cookie, rq->gen, rq->qtype, &raw);
+			deliver(u, rq->mb, rq->cookie, rq->gen, rq->qtype, &raw);
 			return;
 		}
 	}
@@ -691,6 +718,9 @@ upstream_start(struct upstream *u, const struct config *cfg)
 	ev_async_start(u->loop, &u->wake);
 	ev_async_init(&u->stop, stop_cb);
 	ev_async_start(u->loop, &u->stop);
+	ev_prepare_init(&u->wake_workers, wake_workers_cb);
+	u->wake_workers.data = u;
+	ev_prepare_start(u->loop, &u->wake_workers);
 	if (pthread_create(&u->thread, NULL, upstream_main, u) != 0)
 		fatalx("%s: cannot start the upstream thread", __func__);
 }

@@ -56,6 +56,7 @@ struct upstream_mailbox {
 	struct upstream_reply *head, *tail;
 	struct ev_loop *loop;
 	ev_async *wake;
+	int wake_due;		/* the upstream thread's: woken before it polls */
 };
 
 struct upstream;
