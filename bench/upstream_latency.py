@@ -12,6 +12,8 @@ configuration, key=value, times in ms:
   upstream_latency sources=1 n=300 p50_ms=20.9 p99_ms=22.4 ...
   upstream_latency sources=5 n=300 p50_ms=21.6 p99_ms=24.0 ...
 
+--sources 1,2,3,4,5 runs every count from 1 to 5 (default 1,5).
+
 sources=direct asks the fault server itself (the floor: its 20 ms plus
 its own and the client's overhead); sources=K asks rblcached about a zone
 with K upstream sources (K zones on the same fault server, all asked in
@@ -263,7 +265,17 @@ def main():
                     metavar="'NAME: VALUE'",
                     help="a server: option for libunbound's unbound.conf, "
                     "e.g. 'outgoing-range: 4096' (repeatable)")
+    ap.add_argument("--sources", default="1,5", metavar="K,...",
+                    help="upstream source counts to run, each 1-5 "
+                    "(default 1,5)")
     args = ap.parse_args()
+    try:
+        counts = [int(k) for k in args.sources.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or any(k < 1 or k > len(ZONES) for k in counts):
+        sys.exit("--sources: counts from 1 to %d, comma-separated"
+                 % len(ZONES))
     build = Path(args.build)
     if not build.is_absolute():
         build = REPO / build
@@ -299,7 +311,7 @@ def main():
         times, lost = run_load(fault_port, list(ZONES[:5]), n, interval, base)
         report("direct5", n, times, lost, upstream_count() - c0)
         with tempfile.TemporaryDirectory(prefix="upstream-latency-") as td:
-            for nsrc in (1, 5):
+            for nsrc in counts:
                 p, port = start_rblcached(build, Path(td), nsrc, fault_port,
                                           args.unbound_option)
                 procs.append(p)
