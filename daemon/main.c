@@ -546,6 +546,17 @@ stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* During the drain: the admin does not want to wait. */
+static void
+hurry_handler(int sig)
+{
+	(void)sig;
+	static const char msg[] = "rblcached: second signal: stopping now\n";
+	ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)r;
+	server_hurry(g.srv);
+}
+
 /* ---- state-dir ---- */
 
 /* Opens the journal of run-time entries (as root, before dropping
@@ -816,12 +827,21 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	notify("STOPPING=1");
+	/* a second SIGTERM or SIGINT cuts the drain short */
+	ev_signal_stop(loop, &term);
+	ev_signal_stop(loop, &intr);
+	struct sigaction hurry = { .sa_handler = hurry_handler };
+	sigemptyset(&hurry.sa_mask);
+	sigaction(SIGTERM, &hurry, NULL);
+	sigaction(SIGINT, &hurry, NULL);
 	metrics_free(g.metrics);
 	control_free(g.control);
 	share_free(g.share);
 	/* answer what is in flight while the upstream thread still runs:
 	 * queries waiting for upstream end at their own timeouts */
 	server_drain(g.srv, drain_seconds(g.cfg));
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	/* the upstream thread first (it posts into the workers' loops), its
 	 * memory last (the workers post into its queue) */
 	upstream_stop(g.up);

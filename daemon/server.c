@@ -1074,6 +1074,15 @@ server_drain(struct server *srv, double max_sec)
 	srv->joined = 1;
 }
 
+void
+server_hurry(struct server *srv)
+{
+	if (!srv || !srv->workers)
+		return;
+	for (int i = 0; i < srv->nworkers; i++)
+		ev_async_send(srv->workers[i]->loop, &srv->workers[i]->stop);
+}
+
 /* ---- threads ---- */
 
 static void

@@ -60,6 +60,10 @@ void server_stats(struct server *srv, struct query_stats *out);
  * answers, for at most max_sec; then the workers end.  The upstream
  * thread must still run.  server_stop() follows. */
 void server_drain(struct server *srv, double max_sec);
+
+/* Cuts a drain short: every worker stops now, what still waits for
+ * upstream goes unanswered.  Async-signal-safe (ev_async_send only). */
+void server_hurry(struct server *srv);
 /* Stops and joins the workers, closes the sockets, frees srv. */
 void server_stop(struct server *srv);
 

@@ -160,6 +160,27 @@ def test_sigterm_with_silent_upstream_waits_only_the_timeout(rblc, fault):
     s.close()
 
 
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
+def test_second_signal_cuts_the_drain_short(rblc, fault, second):
+    # a 5 s upstream timeout would hold the exit for 6 s; the admin's
+    # second signal ends it at once, still with a clean exit
+    f, d = slow_upstream(rblc, fault, drop=True, timeout_ms=5000)
+    s = udp_send(d.port, urev("192.0.2.4"))
+    assert f.wait_count(urev("192.0.2.4", ZEN), timeout=2.0)
+    proc = d.proc
+    os.kill(proc.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    assert proc.poll() is None, "exited before the drain's end"
+    t0 = time.monotonic()
+    os.kill(proc.pid, second)
+    rc = proc.wait(timeout=10)
+    took = time.monotonic() - t0
+    d.stop()
+    assert rc == 0 and took < 1.0, (rc, took)
+    assert "second signal: stopping now" in d.log()
+    s.close()
+
+
 def test_sigterm_idle_tcp_clients_do_not_hold_the_exit(rbl):
     rbl.lists()
     idle = rbl.tcp_connect()
