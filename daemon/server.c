@@ -391,7 +391,7 @@ udp_ratelimit(struct worker *w, const struct ipaddr *client,
 
 /* ---- queries waiting for upstream ---- */
 
-static void tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len);
+static int tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len);
 static void tcp_release(struct tcpconn *c);
 static void drain_check(struct worker *w);
 
@@ -440,15 +440,21 @@ pending_finish(struct pending *p)
 	if (len > 0 && !p->conn && w->rl)
 		len = udp_ratelimit(w, &p->client, p->pkt, p->len, out, len);
 	if (len > 0) {
-		if (p->conn) {
-			if (!p->conn->dead)
-				tcp_queue_answer(p->conn, out, len);
-		} else if (sendto(p->fd, out, len, MSG_DONTWAIT,
-		    (struct sockaddr *)&p->peer, p->peerlen) < 0)
+		/* a client gone meanwhile, or a send the kernel refused, is
+		 * a drop, not an answer */
+		int sent;
+		if (p->conn)
+			sent = !p->conn->dead &&
+			    tcp_queue_answer(p->conn, out, len) == 0;
+		else
+			sent = sendto(p->fd, out, len, MSG_DONTWAIT,
+			    (struct sockaddr *)&p->peer, p->peerlen) >= 0;
+		if (sent) {
+			w->stats.answered++;
+			answered(w, p->pkt, p->len, &p->client, &w->stats.last,
+			    mono_ns() - p->received);
+		} else
 			w->stats.dropped++;
-		w->stats.answered++;
-		answered(w, p->pkt, p->len, &p->client, &w->stats.last,
-		    mono_ns() - p->received);
 	}
 	if (p->conn)
 		tcp_release(p->conn);
@@ -684,7 +690,9 @@ udp_read(struct worker *w, int fd)
 			m++;
 		}
 		snapshot_release(w);
-		int sent = 0;
+		int sent = 0, ok = 0;
+		uint64_t lost = 0;	/* answers the kernel refused, by index */
+		_Static_assert(SERVER_BATCH <= 64, "lost is a 64-bit mask");
 		while (sent < m) {
 			int k = sendmmsg(fd, w->out_msgs + sent,
 			    (unsigned)(m - sent), MSG_DONTWAIT);
@@ -694,18 +702,22 @@ udp_read(struct worker *w, int fd)
 				/* full send buffer or an unreachable peer: the
 				 * client retries, we drop this one answer */
 				w->stats.dropped++;
+				lost |= 1ULL << sent;
 				sent++;
 				continue;
 			}
 			sent += k;
+			ok += k;
 		}
-		w->stats.answered += (uint64_t)m;
-		if (m > 0) {
+		w->stats.answered += (uint64_t)ok;
+		if (ok > 0) {
 			/* one reading for the batch: each answer waited for
 			 * all of it to be composed and sent */
 			uint64_t ns = mono_ns() - t0;
-			query_stats_latency(&w->stats, ns, (uint64_t)m);
+			query_stats_latency(&w->stats, ns, (uint64_t)ok);
 			for (int k = 0; w->srv->qlog && k < m; k++) {
+				if (lost & (1ULL << k))
+					continue;
 				int i = w->out_src[k];
 				struct ipaddr client;
 				addr_from_sockaddr((struct sockaddr *)&w->peers[i],
@@ -865,6 +877,7 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		size_t len = answer_or_wait(w, s, c->in + off + 2, mlen,
 		    &c->client, -1, NULL, 0, c, w->tcp_out, t0);
 		if (len && tcp_queue(c, w->tcp_out, len) < 0) {
+			w->stats.dropped++;
 			tcp_close(c);
 			break;
 		}
@@ -940,14 +953,15 @@ tcp_release(struct tcpconn *c)
 	}
 }
 
-static void
+static int
 tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len)
 {
 	if (tcp_queue(c, msg, len) < 0) {
 		tcp_close(c);
-		return;
+		return -1;
 	}
 	tcp_flush(c);
+	return 0;
 }
 
 /* With allow-query-action "drop", a client outside allow-query is not

@@ -7,6 +7,7 @@ matter.
 
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.error
@@ -14,7 +15,8 @@ import urllib.request
 
 import pytest
 
-from rbltest import BL, NOERROR, NXDOMAIN, REFUSED, RBLCACHED, rev, wait_until
+from rbltest import (BL, NOERROR, NXDOMAIN, REFUSED, RBLCACHED, query_wire,
+                     rev, tcp_frame, wait_until)
 from test_cache import CRblc, RedisServer, ctl, redis_srv  # noqa: F401
 from test_upstream import (BB, WL, ZEN, fault, free_port,  # noqa: F401
                            started_daemons)
@@ -265,6 +267,28 @@ def test_upstream_errors_by_kind(mrblc, fault):
                          kind=k) == (1 if k == kind else 0), (up, k)
         assert delta("rblcache_upstream_queries_total", upstream=up) == 1, up
     assert delta("rblcache_upstream_waits_total") == 1
+
+
+def test_answer_to_a_client_gone_is_a_drop(mrblc, fault):
+    # a TCP client that hangs up while its query waits for upstream: the
+    # answer composed later is counted as dropped, not as sent
+    f = fault(ZEN)
+    f.set_zone(ZEN, a="127.0.0.4", delay_ms=300)
+    d = mrblc(sources=["zen.spamhaus.org*3"], stubs=f.stub_zones(),
+              timeout_ms=1000)
+    before = d.scrape()
+    c = socket.create_connection(("127.0.0.1", d.port), timeout=3)
+    c.sendall(tcp_frame(query_wire(rev("192.0.2.4"))))
+    assert f.wait_count(rev("192.0.2.4", ZEN), timeout=2.0)
+    c.close()
+    time.sleep(0.6)                 # the upstream has answered
+    after = d.scrape()
+
+    def delta(name):
+        return metric(after, name) - metric(before, name)
+    assert delta("rblcache_queries_received_total") == 1
+    assert delta("rblcache_answers_total") == 0
+    assert delta("rblcache_dropped_total") == 1
 
 
 def test_cache_and_redis_figures(mrblc, fault, redis_srv):
