@@ -26,11 +26,20 @@ libunbound's own default outgoing-range is 16 ports, so with 5 sources
 at the default pace (about 20 upstream lookups in flight) lookups queue
 inside libunbound and the 5-source line shows it.
 
+--upstream c (the default once BUILD/bench/delayresp is built) replaces
+both Python ends: bench/delayresp answers every query after exactly
+20 ms and BUILD/bench/loadgen sends the queries (open loop, distinct
+addresses, its latency histogram: buckets of ~0.13 ms at 20 ms).  The
+floor is then delayresp asked directly; a server in between adds what
+it adds, and five sources answer as fast as one, so there is no
+"direct5" line.  --upstream py is the Python setup above.
+
 Loopback only; every wait is bounded; the processes it started are
 stopped and the temp dir removed on the way out.
 """
 import argparse
 import multiprocessing
+import os
 import select
 import signal
 import socket
@@ -252,6 +261,78 @@ def report(label, n, times, lost, upstream_q, extra=""):
              upstream_q, extra), flush=True)
 
 
+def loadgen_run(build, port, names, rate, label):
+    """build/bench/loadgen at rate qps over names (one query each); its
+    result line as a dict."""
+    with tempfile.NamedTemporaryFile("w", suffix=".q", delete=False) as f:
+        f.write("".join("%s A\n" % n for n in names))
+        qfile = f.name
+    try:
+        dur = len(names) / rate
+        out = subprocess.run(
+            [str(build / "bench" / "loadgen"), "-s", "127.0.0.1",
+             "-p", str(port), "-f", qfile, "-r", str(rate),
+             "-n", str(len(names)), "-d", "%.3f" % (dur + 0.5),
+             "-t", str(int(ANSWER_WAIT * 1000)), "-l", label],
+            capture_output=True, text=True, timeout=dur + 30).stdout
+    finally:
+        os.unlink(qfile)
+    line = next((ln for ln in out.splitlines() if ln.startswith("loadgen ")),
+                "")
+    return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+
+
+def report_c(label, r):
+    if not r:
+        print("upstream_latency upstream=c sources=%s error=no-loadgen-output"
+              % label)
+        return
+    p50, p99 = float(r["p50_us"]) / 1000, float(r["p99_us"]) / 1000
+    print("upstream_latency upstream=c sources=%s n=%s p50_ms=%.2f "
+          "p99_ms=%.2f overhead_p50_ms=%.2f overhead_p99_ms=%.2f "
+          "max_ms=%.2f lost=%s"
+          % (label, r["sent"], p50, p99, p50 - DELAY_MS, p99 - DELAY_MS,
+             float(r["max_us"]) / 1000, r["lost"]), flush=True)
+
+
+def main_c(build, args, counts, n, interval):
+    """The C setup: delayresp as the upstream, loadgen as the client."""
+    rate = max(1, int(round(1.0 / interval)))
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="upstream-latency-") as td:
+        td = Path(td)
+        fport = free_port()
+        dr = subprocess.Popen(
+            [str(build / "bench" / "delayresp"), "-p", str(fport),
+             "-D", str(DELAY_MS), "-d", "600"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(dr)
+        try:
+            time.sleep(0.2)
+            if dr.poll() is not None:
+                sys.exit("delayresp did not start: " + dr.stdout.read())
+            base = 0
+            names = lambda zone, k: [name_of(ip_of(i, base), zone)
+                                     for i in range(k)]
+            loadgen_run(build, fport, names(ZONES[0], args.warmup), rate, "w")
+            base += 1 << 16
+            report_c("direct", loadgen_run(build, fport, names(ZONES[0], n),
+                                           rate, "direct"))
+            for nsrc in counts:
+                p, port = start_rblcached(build, td, nsrc, fport,
+                                          args.unbound_option)
+                procs.append(p)
+                base += 1 << 16
+                loadgen_run(build, port, names(BL, args.warmup), rate, "w")
+                base += 1 << 16
+                report_c(str(nsrc), loadgen_run(build, port, names(BL, n),
+                                                rate, str(nsrc)))
+                stop(p)
+        finally:
+            for p in procs:
+                stop(p)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", nargs="?", default="build",
@@ -265,6 +346,9 @@ def main():
                     metavar="'NAME: VALUE'",
                     help="a server: option for libunbound's unbound.conf, "
                     "e.g. 'outgoing-range: 4096' (repeatable)")
+    ap.add_argument("--upstream", choices=("c", "py"), default=None,
+                    help="c: bench/delayresp and loadgen (the default when "
+                    "built); py: the Python fault server and client")
     ap.add_argument("--sources", default="1,5", metavar="K,...",
                     help="upstream source counts to run, each 1-5 "
                     "(default 1,5)")
@@ -283,6 +367,15 @@ def main():
         sys.exit("%s/rblcached not built (run make)" % build)
     n = max(1, min(args.n, 100000))
     interval = max(0.0005, args.interval_ms / 1000.0)
+    have_c = all((build / "bench" / t).exists()
+                 for t in ("delayresp", "loadgen"))
+    mode = args.upstream or ("c" if have_c else "py")
+    if mode == "c":
+        if not have_c:
+            sys.exit("%s/bench/delayresp or loadgen not built (run make)"
+                     % build)
+        main_c(build, args, counts, n, interval)
+        return
 
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
