@@ -551,10 +551,12 @@ static void
 hurry_handler(int sig)
 {
 	(void)sig;
+	int saved = errno;
 	static const char msg[] = "rblcached: second signal: stopping now\n";
 	ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)r;
 	server_hurry(g.srv);
+	errno = saved;
 }
 
 /* ---- state-dir ---- */
@@ -827,21 +829,32 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	notify("STOPPING=1");
-	/* a second SIGTERM or SIGINT cuts the drain short */
+	/* a second SIGTERM or SIGINT cuts the drain short; blocked while
+	 * the handlers change hands (libev's stop restores the default
+	 * action, which would kill) */
+	sigset_t stopsigs;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 	ev_signal_stop(loop, &term);
 	ev_signal_stop(loop, &intr);
-	struct sigaction hurry = { .sa_handler = hurry_handler };
+	struct sigaction hurry = { .sa_handler = hurry_handler,
+	    .sa_flags = SA_RESTART };
 	sigemptyset(&hurry.sa_mask);
 	sigaction(SIGTERM, &hurry, NULL);
 	sigaction(SIGINT, &hurry, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
 	metrics_free(g.metrics);
 	control_free(g.control);
 	share_free(g.share);
 	/* answer what is in flight while the upstream thread still runs:
 	 * queries waiting for upstream end at their own timeouts */
 	server_drain(g.srv, drain_seconds(g.cfg));
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
+	/* the workers go next: nothing left to hurry, and a late signal
+	 * must not kill the rest of a clean exit */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	/* the upstream thread first (it posts into the workers' loops), its
 	 * memory last (the workers post into its queue) */
 	upstream_stop(g.up);

@@ -961,7 +961,7 @@ tcp_queue_answer(struct tcpconn *c, const uint8_t *msg, size_t len)
 		return -1;
 	}
 	tcp_flush(c);
-	return 0;
+	return c->dead ? -1 : 0;	/* the write found the client gone */
 }
 
 /* With allow-query-action "drop", a client outside allow-query is not
@@ -1151,6 +1151,9 @@ server_start(struct server *srv, struct snapshot *s)
 		if (!w->udp_io || !w->tcp_io || !w->udp_busy)
 			fatal("%s", __func__);
 		ev_idle_init(&w->udp_idle, udp_busy_cb);
+		/* idle watchers run only when nothing of their priority or
+		 * above is pending: at the top, it reads every turn */
+		ev_set_priority(&w->udp_idle, EV_MAXPRI);
 		w->udp_idle.data = w;
 		for (int l = 0; l < srv->nlisten; l++) {
 			size_t k = (size_t)i * (size_t)srv->nlisten + (size_t)l;

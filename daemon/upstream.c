@@ -89,7 +89,7 @@ struct upstream {
 	_Atomic uint64_t sent, coalesced, redis_answered;
 	/* per source (stats_id); written by the upstream thread only */
 	_Atomic uint64_t sent_by[QUERY_STATS_UPSTREAMS];
-	int stopped, stopping;
+	int started, stopped, stopping;
 	struct cache *cache;
 	struct rcache *rc;
 	char *rprefix;
@@ -294,15 +294,17 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 	if (prcode != DNS_R_NOERROR && prcode != DNS_R_NXDOMAIN)
 		return;
 	int have = 0, soa = 0;
-	uint32_t ttl = UINT32_MAX, negttl = 0;
+	uint32_t ttl = UINT32_MAX, chainttl = UINT32_MAX, negttl = 0;
 	for (unsigned i = 0; i < an + ns; i++) {
+		/* a record cut short: the packet is not what it claims,
+		 * nothing of it is used */
 		if (!(off = dns_skip_name(pkt, len, off)) || off + 10 > len)
-			break;
+			goto cut;
 		uint16_t type = rd16(pkt + off), rdlen = rd16(pkt + off + 8);
 		uint32_t rttl = rd32(pkt + off + 4);
 		const uint8_t *d = pkt + off + 10;
 		if (off + 10 + rdlen > len)
-			break;
+			goto cut;
 		off += 10 + (size_t)rdlen;
 		if (i >= an) {
 			/* RFC 2308: a negative answer lives as long as the
@@ -318,6 +320,10 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 			}
 			continue;
 		}
+		/* the chain's TTLs bound the answer's, as libunbound's own
+		 * result TTL (the smallest of the reply) does */
+		if (rttl < chainttl)
+			chainttl = rttl;
 		if (type != qtype)
 			continue;	/* a CNAME on the way, or stray */
 		if (qtype == DNS_T_A) {
@@ -345,8 +351,15 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 		raw->ttl = negttl;
 	} else {
 		raw->status = UPS_ANSWER;
-		raw->ttl = ttl;
+		raw->ttl = ttl < chainttl ? ttl : chainttl;
 	}
+	return;
+cut:
+	memset(raw, 0, offsetof(struct upstream_raw, txt));
+	raw->txt[0] = '\0';
+	raw->txtlen = 0;
+	raw->status = UPS_FAIL;
+	raw->rcode = DNS_R_SERVFAIL;
 }
 
 static void
@@ -723,6 +736,7 @@ upstream_start(struct upstream *u, const struct config *cfg)
 	ev_prepare_start(u->loop, &u->wake_workers);
 	if (pthread_create(&u->thread, NULL, upstream_main, u) != 0)
 		fatalx("%s: cannot start the upstream thread", __func__);
+	u->started = 1;
 }
 
 static int
@@ -812,7 +826,7 @@ upstream_counters(struct upstream *u, uint64_t *sent, uint64_t *coalesced)
 void
 upstream_stop(struct upstream *u)
 {
-	if (u && u->loop && !u->stopped) {
+	if (u && u->started && !u->stopped) {
 		ev_async_send(u->loop, &u->stop);
 		pthread_join(u->thread, NULL);
 		u->stopped = 1;
