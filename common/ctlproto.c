@@ -9,9 +9,10 @@
  */
 #include "ctlproto.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "errbuf.h"
 
 #define CLIP_MAX	64	/* bytes of user text quoted in a message */
 
@@ -41,21 +42,6 @@ const struct ctl_command ctl_commands[] = {
 const int ctl_ncommands = (int)(sizeof(ctl_commands) / sizeof(ctl_commands[0]));
 
 /* ---- private ---- */
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Length of the UTF-8 sequence starting at s (n bytes available), or 0
  * when it is not valid (RFC 3629 table). */

@@ -20,7 +20,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "log.h"
 
 #define HEADER		"# rblcache journal v1\n"
@@ -88,17 +88,6 @@ static uint32_t
 record_crc(const char *line, size_t len)
 {
 	return journal_crc32(journal_crc32(0, line, 4), line + 13, len - 13);
-}
-
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* Fills err with "state-dir DIR: WHAT: strerror(errno)"; returns -1. */
