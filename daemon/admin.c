@@ -412,29 +412,21 @@ read_answer(const uint8_t *m, size_t len, uint32_t *a, int *na, char *txt,
 	if (len < 12)
 		return -1;
 	int rcode = m[3] & 15;
-	int an = m[6] << 8 | m[7];
-	size_t p = 12, tl = 0;
-	while (p < len && m[p])
-		p += 1 + (size_t)m[p];
-	p += 5;
-	for (int i = 0; i < an && p + 12 <= len; i++) {
-		if ((m[p] & 0xc0) == 0xc0)
-			p += 2;
-		else {
-			while (p < len && m[p])
-				p += 1 + (size_t)m[p];
-			p++;
-		}
-		if (p + 10 > len)
+	int an = dns_get16(m + 6);
+	size_t p = dns_skip_name(m, len, 12), tl = 0;
+	if (p == 0)
+		return rcode;
+	p += 4;
+	for (int i = 0; i < an; i++) {
+		if (!(p = dns_skip_name(m, len, p)) || p + 10 > len)
 			break;
-		int type = m[p] << 8 | m[p + 1];
-		size_t rdlen = (size_t)(m[p + 8] << 8 | m[p + 9]);
+		int type = dns_get16(m + p);
+		size_t rdlen = dns_get16(m + p + 8);
 		p += 10;
 		if (p + rdlen > len)
 			break;
 		if (type == DNS_T_A && rdlen == 4 && *na < 8)
-			a[(*na)++] = (uint32_t)m[p] << 24 | (uint32_t)m[p + 1] << 16 |
-			    (uint32_t)m[p + 2] << 8 | m[p + 3];
+			a[(*na)++] = dns_get32(m + p);
 		else if (type == DNS_T_TXT)
 			for (size_t q = p; q < p + rdlen; q += 1 + (size_t)m[q]) {
 				size_t k = m[q];

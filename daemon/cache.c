@@ -422,13 +422,11 @@ put(struct shard *s, const struct cache_key *k, uint64_t h)
 static void
 fill_result(const struct centry *e, struct upstream_raw *out)
 {
-	memset(out, 0, offsetof(struct upstream_raw, txt));
+	upstream_raw_clear(out);
 	out->status = e->status;
 	out->na = e->na;
 	if (e->na)
 		out->a[0] = e->a0;
-	out->txt[0] = '\0';
-	out->txtlen = 0;
 	if (e->ext) {
 		const uint8_t *p = e->ext + 1;
 		for (int i = 0; i < e->ext[0] && i + 1 < UPSTREAM_MAX_A; i++, p += 4)

@@ -9,12 +9,6 @@
 
 #include <string.h>
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static void
 put16(uint8_t *p, uint16_t v)
 {
@@ -78,13 +72,13 @@ dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 	q->len = len;
 	if (len < DNS_HDRLEN)
 		return DNS_PARSE_DROP;
-	q->id = get16(pkt);
-	q->flags = get16(pkt + 2);
+	q->id = dns_get16(pkt);
+	q->flags = dns_get16(pkt + 2);
 	if (q->flags & DNS_F_QR)
 		return DNS_PARSE_DROP;
 	q->opcode = (q->flags >> 11) & 0xf;
-	uint16_t qd = get16(pkt + 4), an = get16(pkt + 6), ns = get16(pkt + 8),
-	    ar = get16(pkt + 10);
+	uint16_t qd = dns_get16(pkt + 4), an = dns_get16(pkt + 6), ns = dns_get16(pkt + 8),
+	    ar = dns_get16(pkt + 10);
 	if (q->opcode != 0)
 		return DNS_R_NOTIMP;
 	if (qd != 1)
@@ -112,8 +106,8 @@ dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 	if (off + 4 > len)
 		return DNS_R_FORMERR;
 	q->qname_len = n;
-	q->qtype = get16(pkt + off);
-	q->qclass = get16(pkt + off + 2);
+	q->qtype = dns_get16(pkt + off);
+	q->qclass = dns_get16(pkt + off + 2);
 	off += 4;
 	q->question_end = off;
 	q->has_question = 1;
@@ -125,17 +119,17 @@ dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 		off = dns_skip_name(pkt, len, off);
 		if (off == 0 || off + 10 > len)
 			return DNS_R_FORMERR;
-		uint16_t type = get16(pkt + off);
-		uint16_t rdlen = get16(pkt + off + 8);
+		uint16_t type = dns_get16(pkt + off);
+		uint16_t rdlen = dns_get16(pkt + off + 8);
 		if (off + 10 + rdlen > len)
 			return DNS_R_FORMERR;
 		if (type == DNS_T_OPT) {
 			if (i < (unsigned)an + ns || q->edns || pkt[name] != 0)
 				return DNS_R_FORMERR;
 			q->edns = 1;
-			q->edns_udp = get16(pkt + off + 2);
+			q->edns_udp = dns_get16(pkt + off + 2);
 			q->edns_version = pkt[off + 5];
-			q->edns_flags = get16(pkt + off + 6);
+			q->edns_flags = dns_get16(pkt + off + 6);
 		}
 		off += 10 + (size_t)rdlen;
 	}

@@ -69,6 +69,20 @@ int dns_parse(const uint8_t *pkt, size_t len, struct dns_query *q);
  * after it, or 0 when it runs off the packet. */
 size_t dns_skip_name(const uint8_t *pkt, size_t len, size_t off);
 
+/* Network-order integers read from a packet. */
+static inline uint16_t
+dns_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+dns_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
 /* A response under construction.  Records must be added in section
  * order: answer, authority, additional. */
 struct dns_resp {

@@ -219,19 +219,6 @@ upstream_mailbox_take(struct upstream_mailbox *mb)
 	return r;
 }
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Appends TXT rdata (length-prefixed character-strings) to raw->txt:
  * the strings of one record joined as they are, records with a space.
  * A control character (a NUL, or a CR LF that would end an SMTP reply
@@ -260,15 +247,20 @@ add_txt(struct upstream_raw *raw, const uint8_t *d, size_t len)
 	raw->txt[raw->txtlen] = '\0';
 }
 
+/* r says "no answer": SERVFAIL, nothing else. */
+static void
+raw_fail(struct upstream_raw *r)
+{
+	upstream_raw_clear(r);
+	r->status = UPS_FAIL;
+	r->rcode = DNS_R_SERVFAIL;
+}
+
 void
 upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
     uint16_t qtype, struct upstream_raw *raw)
 {
-	memset(raw, 0, offsetof(struct upstream_raw, txt));
-	raw->txt[0] = '\0';
-	raw->txtlen = 0;
-	raw->status = UPS_FAIL;
-	raw->rcode = DNS_R_SERVFAIL;
+	raw_fail(raw);
 	if (rcode == DNS_R_NXDOMAIN) {
 		raw->rcode = rcode;
 		raw->status = UPS_NXDOMAIN;
@@ -283,7 +275,7 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 	if (bogus || !pkt || len < 12)
 		return;
 	int prcode = pkt[3] & 0x0f;
-	unsigned qd = rd16(pkt + 4), an = rd16(pkt + 6), ns = rd16(pkt + 8);
+	unsigned qd = dns_get16(pkt + 4), an = dns_get16(pkt + 6), ns = dns_get16(pkt + 8);
 	size_t off = 12;
 	for (unsigned i = 0; i < qd; i++) {
 		if (!(off = dns_skip_name(pkt, len, off)) || off + 4 > len)
@@ -300,8 +292,8 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 		 * nothing of it is used */
 		if (!(off = dns_skip_name(pkt, len, off)) || off + 10 > len)
 			goto cut;
-		uint16_t type = rd16(pkt + off), rdlen = rd16(pkt + off + 8);
-		uint32_t rttl = rd32(pkt + off + 4);
+		uint16_t type = dns_get16(pkt + off), rdlen = dns_get16(pkt + off + 8);
+		uint32_t rttl = dns_get32(pkt + off + 4);
 		const uint8_t *d = pkt + off + 10;
 		if (off + 10 + rdlen > len)
 			goto cut;
@@ -314,7 +306,7 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 			    (m = dns_skip_name(pkt, len, (size_t)(d - pkt))) &&
 			    (m = dns_skip_name(pkt, len, m)) &&
 			    m + 20 <= (size_t)(d - pkt) + rdlen) {
-				uint32_t min = rd32(pkt + m + 16);
+				uint32_t min = dns_get32(pkt + m + 16);
 				negttl = rttl < min ? rttl : min;
 				soa = 1;
 			}
@@ -329,7 +321,7 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 		if (qtype == DNS_T_A) {
 			if (rdlen != 4 || raw->na >= UPSTREAM_MAX_A)
 				continue;
-			raw->a[raw->na++] = rd32(d);
+			raw->a[raw->na++] = dns_get32(d);
 		} else if (qtype == DNS_T_TXT)
 			add_txt(raw, d, rdlen);
 		else
@@ -355,11 +347,7 @@ upstream_parse_answer(int rcode, int bogus, const uint8_t *pkt, size_t len,
 	}
 	return;
 cut:
-	memset(raw, 0, offsetof(struct upstream_raw, txt));
-	raw->txt[0] = '\0';
-	raw->txtlen = 0;
-	raw->status = UPS_FAIL;
-	raw->rcode = DNS_R_SERVFAIL;
+	raw_fail(raw);
 }
 
 static void
@@ -472,9 +460,7 @@ upstream_redis_decode(const char *val, size_t len, int64_t now,
 		return 0;
 	memcpy(buf, val, len);
 	buf[len] = '\0';
-	memset(r, 0, offsetof(struct upstream_raw, txt));
-	r->txt[0] = '\0';
-	r->txtlen = 0;
+	upstream_raw_clear(r);
 	/* anything may have written there: digits only, single spaces,
 	 * dotted quads that inet_pton takes */
 	unsigned long long exp, ttl;
@@ -608,9 +594,7 @@ start_ub(struct upstream *u, struct lookup *l)
 	if (r != 0) {
 		struct upstream_raw fail;
 		log_warnx("upstream %s: %s", l->qname, ub_strerror(r));
-		memset(&fail, 0, sizeof(fail));
-		fail.status = UPS_FAIL;
-		fail.rcode = DNS_R_SERVFAIL;
+		raw_fail(&fail);
 		finish(u, l, &fail, 0);
 	}
 }

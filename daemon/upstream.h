@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "addr.h"
 #include "config.h"
@@ -40,6 +41,16 @@ struct upstream_raw {
 	char txt[256];		/* TXT strings joined with a space */
 	size_t txtlen;
 };
+
+/* Empties r: no status, no codes, no TXT (the text buffer itself is not
+ * cleared, only terminated). */
+static inline void
+upstream_raw_clear(struct upstream_raw *r)
+{
+	memset(r, 0, offsetof(struct upstream_raw, txt));
+	r->txt[0] = '\0';
+	r->txtlen = 0;
+}
 
 struct upstream_reply {
 	struct upstream_reply *next;
