@@ -282,11 +282,13 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One answer sent: its latency, and its line in the query log. */
+/* One answer sent: counted, its latency, and its line in the query
+ * log. */
 static void
 answered(struct worker *w, const uint8_t *pkt, size_t len,
     const struct ipaddr *client, const struct query_result *res, uint64_t ns)
 {
+	w->stats.answered++;
 	query_stats_latency(&w->stats, ns, 1);
 	if (w->srv->qlog)
 		querylog_write(w->srv->qlog, w->id, pkt, len, client, res, ns,
@@ -449,11 +451,10 @@ pending_finish(struct pending *p)
 		else
 			sent = sendto(p->fd, out, len, MSG_DONTWAIT,
 			    (struct sockaddr *)&p->peer, p->peerlen) >= 0;
-		if (sent) {
-			w->stats.answered++;
+		if (sent)
 			answered(w, p->pkt, p->len, &p->client, &w->stats.last,
 			    mono_ns() - p->received);
-		} else
+		else
 			w->stats.dropped++;
 	}
 	if (p->conn)
@@ -881,11 +882,9 @@ tcp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			tcp_close(c);
 			break;
 		}
-		if (len) {
-			w->stats.answered++;
+		if (len)
 			answered(w, c->in + off + 2, mlen, &c->client,
 			    &w->stats.last, mono_ns() - t0);
-		}
 		off += 2 + mlen;
 	}
 	if (s)
@@ -1178,8 +1177,8 @@ server_stop(struct server *srv)
 {
 	if (!srv)
 		return;
-	for (int i = 0; srv->workers && !srv->joined && i < srv->nworkers; i++)
-		ev_async_send(srv->workers[i]->loop, &srv->workers[i]->stop);
+	if (!srv->joined)
+		server_hurry(srv);
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		struct worker *w = srv->workers[i];
 		if (!srv->joined)
