@@ -59,6 +59,15 @@ arm_io(struct ubev *e)
 	}
 }
 
+/* (Re)starts the timeout: e->tv from now. */
+static void
+arm_timer(struct ubev *e)
+{
+	ev_timer_stop(e->loop, &e->tm);
+	ev_timer_set(&e->tm, e->tv, 0.);
+	ev_timer_start(e->loop, &e->tm);
+}
+
 /* Before the callback: a one-shot event is disarmed, a persistent one
  * with a timeout has it restarted (libevent's rule). */
 static void
@@ -66,11 +75,8 @@ fired(struct ubev *e)
 {
 	if (!(e->bits & UB_EV_PERSIST))
 		disarm(e);
-	else if (e->has_tv) {
-		ev_timer_stop(e->loop, &e->tm);
-		ev_timer_set(&e->tm, e->tv, 0.);
-		ev_timer_start(e->loop, &e->tm);
-	}
+	else if (e->has_tv)
+		arm_timer(e);
 }
 
 static void
@@ -94,41 +100,37 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	e->cb(e->fd, UB_EV_TIMEOUT, e->arg);
 }
 
-/* new bits; an armed event watches the new set at once */
+/* New bits or a new fd; an armed event watches them at once. */
 static void
-set_bits(struct ubev *e, short bits)
+rewatch(struct ubev *e, short bits, int fd)
 {
 	int armed = ev_is_active(&e->io);
+	ev_io_stop(e->loop, &e->io);
 	e->bits = bits;
-	if (armed) {
-		ev_io_stop(e->loop, &e->io);
+	e->fd = fd;
+	if (armed)
 		arm_io(e);
-	}
 }
 
 static void
 ev_add_bits(struct ub_event *ev, short bits)
 {
 	struct ubev *e = (struct ubev *)ev;
-	set_bits(e, (short)(e->bits | bits));
+	rewatch(e, (short)(e->bits | bits), e->fd);
 }
 
 static void
 ev_del_bits(struct ub_event *ev, short bits)
 {
 	struct ubev *e = (struct ubev *)ev;
-	set_bits(e, (short)(e->bits & ~bits));
+	rewatch(e, (short)(e->bits & ~bits), e->fd);
 }
 
 static void
 ev_set_fd(struct ub_event *ev, int fd)
 {
 	struct ubev *e = (struct ubev *)ev;
-	int armed = ev_is_active(&e->io);
-	ev_io_stop(e->loop, &e->io);
-	e->fd = fd;
-	if (armed)
-		arm_io(e);
+	rewatch(e, e->bits, fd);
 }
 
 static void
@@ -150,8 +152,7 @@ ev_add(struct ub_event *ev, struct timeval *tv)
 	e->has_tv = tv != NULL;
 	if (tv) {
 		e->tv = seconds(tv);
-		ev_timer_set(&e->tm, e->tv, 0.);
-		ev_timer_start(e->loop, &e->tm);
+		arm_timer(e);
 	}
 	return 0;
 }
@@ -176,8 +177,7 @@ ev_add_timer(struct ub_event *ev, struct ub_event_base *base,
 	e->bits = UB_EV_TIMEOUT;
 	e->has_tv = 1;
 	e->tv = tv ? seconds(tv) : 0.;
-	ev_timer_set(&e->tm, e->tv, 0.);
-	ev_timer_start(e->loop, &e->tm);
+	arm_timer(e);
 	return 0;
 }
 
