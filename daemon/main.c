@@ -559,6 +559,27 @@ hurry_handler(int sig)
 	errno = saved;
 }
 
+/* After the first SIGTERM/SIGINT: the next one cuts the drain short.
+ * The signals are blocked while their handlers change hands (libev's
+ * stop restores the default action, which would kill). */
+static void
+hurry_on_second_signal(struct ev_loop *loop, ev_signal *term, ev_signal *intr)
+{
+	sigset_t stopsigs;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
+	ev_signal_stop(loop, term);
+	ev_signal_stop(loop, intr);
+	struct sigaction hurry = { .sa_handler = hurry_handler,
+	    .sa_flags = SA_RESTART };
+	sigemptyset(&hurry.sa_mask);
+	sigaction(SIGTERM, &hurry, NULL);
+	sigaction(SIGINT, &hurry, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
+}
+
 /* ---- state-dir ---- */
 
 /* Opens the journal of run-time entries (as root, before dropping
@@ -829,22 +850,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	notify("STOPPING=1");
-	/* a second SIGTERM or SIGINT cuts the drain short; blocked while
-	 * the handlers change hands (libev's stop restores the default
-	 * action, which would kill) */
-	sigset_t stopsigs;
-	sigemptyset(&stopsigs);
-	sigaddset(&stopsigs, SIGTERM);
-	sigaddset(&stopsigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
-	ev_signal_stop(loop, &term);
-	ev_signal_stop(loop, &intr);
-	struct sigaction hurry = { .sa_handler = hurry_handler,
-	    .sa_flags = SA_RESTART };
-	sigemptyset(&hurry.sa_mask);
-	sigaction(SIGTERM, &hurry, NULL);
-	sigaction(SIGINT, &hurry, NULL);
-	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
+	hurry_on_second_signal(loop, &term, &intr);
 	metrics_free(g.metrics);
 	control_free(g.control);
 	share_free(g.share);
