@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchnet.h"
+
 #define DELAYRESP_QUEUE		65536
 #define DELAYRESP_MAXQ		512	/* header + question we copy */
 #define DNS_HDRLEN		12
@@ -49,14 +51,6 @@ on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void
@@ -134,20 +128,7 @@ main(int argc, char **argv)
 
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1 &&
-	    (ntohl(s4->sin_addr.s_addr) >> 24) == 127) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)p);
-		sslen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1 &&
-	    IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		sslen = sizeof(*s6);
-	} else {
+	if (bench_loopback(addr, (int)p, &ss, &sslen) < 0) {
 		fprintf(stderr, "delayresp: %s: a loopback address only\n", addr);
 		return 2;
 	}
@@ -169,12 +150,12 @@ main(int argc, char **argv)
 	/* the delay should be exact: no timer slack on the waits */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	uint64_t delay = (uint64_t)delay_ms * 1000000u;
-	uint64_t end = now_ns() + (uint64_t)seconds * 1000000000u;
+	uint64_t end = bench_clock_ns() + (uint64_t)seconds * 1000000000u;
 	uint64_t received = 0, answered = 0, dropped = 0;
 	size_t head = 0, n = 0;		/* FIFO: q[head], n waiting */
 	uint8_t buf[2048];
 	while (!stop) {
-		uint64_t now = now_ns();
+		uint64_t now = bench_clock_ns();
 		if (now >= end)
 			break;
 		/* send what is due */
@@ -221,7 +202,7 @@ main(int argc, char **argv)
 			w->len = (uint16_t)alen;
 			w->peer = peer;
 			w->peerlen = plen;
-			w->due_ns = now_ns() + delay;
+			w->due_ns = bench_clock_ns() + delay;
 			n++;
 		}
 	}

@@ -64,6 +64,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchnet.h"
+
 #define LG_BATCH	64		/* datagrams per sendmmsg/recvmmsg */
 #define LG_IDS		65536		/* DNS IDs per socket */
 #define LG_QMAX		512		/* longest encoded query (282 in fact) */
@@ -405,14 +407,6 @@ gate_open(struct lg_gate *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
-static uint64_t
-clock_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
 /* Sends up to want (<= LG_BATCH) queries on s with one sendmmsg.
  * Returns how many left; a full buffer or ID window is not an error. */
 static unsigned
@@ -435,9 +429,9 @@ send_batch(struct lg_thread *t, struct lg_sock *s, unsigned want)
 		if (++q == qs->n)
 			q = 0;
 	}
-	uint64_t before = clock_ns();
+	uint64_t before = bench_clock_ns();
 	int n = sendmmsg(s->fd, t->smsg, want, MSG_DONTWAIT);
-	uint64_t after = clock_ns();
+	uint64_t after = bench_clock_ns();
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS &&
 		    errno != EINTR)
@@ -518,7 +512,7 @@ recv_sock(struct lg_thread *t, struct lg_sock *s)
 		int n = recvmmsg(s->fd, t->rmsg, LG_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;	/* empty, or an ICMP error: timeouts count it */
-		uint64_t now = clock_ns();
+		uint64_t now = bench_clock_ns();
 		for (int i = 0; i < n; i++)
 			answer(t, s, t->rbuf[i], t->rmsg[i].msg_len, now);
 		t->t_last_answer = now;
@@ -560,7 +554,7 @@ thread_main(void *arg)
 	}
 	gate_wait(t->gate);
 
-	uint64_t t0 = clock_ns();
+	uint64_t t0 = bench_clock_ns();
 	uint64_t t_end = t0 + (uint64_t)(o->duration * (double)NS);
 	uint64_t t_hard = t_end + o->timeout_ns + NS;
 	t->t_start = t->t_last_answer = t0;
@@ -569,7 +563,7 @@ thread_main(void *arg)
 	 * more than a syscall allows) is a backstop */
 	uint64_t max_iter = (t_hard - t0) / 100;
 	for (uint64_t iter = 0; iter < max_iter; iter++) {
-		uint64_t now = clock_ns();
+		uint64_t now = bench_clock_ns();
 		if (now >= t_hard)
 			break;
 		for (int i = 0; i < nsock; i++)
@@ -605,7 +599,7 @@ thread_main(void *arg)
 
 		/* sleep until an answer, the next send, the next timeout or
 		 * the end of sending */
-		now = clock_ns();
+		now = bench_clock_ns();
 		uint64_t wake = t_hard;
 		if (sending) {
 			if (t_end < wake)
@@ -638,7 +632,7 @@ thread_main(void *arg)
 				recv_sock(t, &t->socks[i]);
 	}
 	if (sending)
-		t->t_send_end = clock_ns();
+		t->t_send_end = bench_clock_ns();
 	/* whatever is left at the hard stop never came back */
 	t->c.lost += t->inflight;
 	t->inflight = 0;
@@ -855,31 +849,6 @@ num_arg(int opt, const char *s, double lo, double hi)
 	return v;
 }
 
-/* Fills o->server from ADDR and PORT: 127.0.0.0/8 or ::1 only. */
-static int
-server_parse(const char *addr, int port, struct lg_opts *o)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&o->server;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&o->server;
-	memset(&o->server, 0, sizeof(o->server));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			return -1;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		o->server_len = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1 &&
-	    IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		o->server_len = sizeof(*s6);
-		return 0;
-	}
-	return -1;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -952,7 +921,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "loadgen: -l: a label without spaces or '='\n");
 		usage();
 	}
-	if (server_parse(addr, port, &o) < 0) {
+	if (bench_loopback(addr, port, &o.server, &o.server_len) < 0) {
 		fprintf(stderr, "loadgen: -s %s: only 127.0.0.0/8 or ::1\n",
 		    addr);
 		usage();

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchnet.h"
+
 #define NULLRESP_MAXBATCH	1024
 #define NULLRESP_BUFLEN		4096	/* larger datagrams are dropped */
 #define NULLRESP_ROUNDS		16	/* recvmmsg batches per wakeup */
@@ -85,26 +87,7 @@ parse_addr(const char *addr, const char *port, struct sockaddr_storage *ss,
 	long p = strtol(port, &end, 10);
 	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
 		return -1;
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			return -1;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)p);
-		*sslen = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
-			return -1;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		*sslen = sizeof(*s6);
-		return 0;
-	}
-	return -1;
+	return bench_loopback(addr, (int)p, ss, sslen);
 }
 
 static int
@@ -139,14 +122,6 @@ fatal_errno(void)
 	    errno != ECONNREFUSED && errno != ENOBUFS;
 }
 
-static uint64_t
-clock_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Waits until fd is readable, a signal or the deadline.  Returns 1 when
  * the caller should try to read (it may find nothing), 0 when it should
  * stop, -1 on error. */
@@ -154,7 +129,7 @@ static int
 wait_readable(int fd, uint64_t deadline, const sigset_t *unblocked)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	uint64_t now = clock_ns();
+	uint64_t now = bench_clock_ns();
 	if (stop || now >= deadline)
 		return 0;
 	uint64_t d = deadline - now;
@@ -369,7 +344,7 @@ main(int argc, char **argv)
 	if (fd < 0)
 		return 1;
 	struct nullresp_stats st = { 0, 0, 0 };
-	uint64_t deadline = clock_ns() + (uint64_t)(lifetime * 1e9);
+	uint64_t deadline = bench_clock_ns() + (uint64_t)(lifetime * 1e9);
 	int rc = mmsg ? run_mmsg(fd, batch, deadline, &unblocked, &st) :
 	    run_recvfrom(fd, deadline, &unblocked, &st);
 	close(fd);
