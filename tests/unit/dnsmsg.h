@@ -1,12 +1,13 @@
 /* dnsmsg.h -- DNS packets for the unit tests: build queries, check responses.
  *
- * Shared by test_dns.c and test_query.c.  The builder writes hand-made
- * queries (including malformed ones) into a fixed buffer; the checker is
- * an independent, strict reader of what the composer produced: every
- * name, compression pointer and rdata length must lie inside the packet,
- * the section counts must account for every byte, and each record is
- * returned for inspection.  Everything is static inline so a test file
- * that uses only part of it still builds with -Werror.
+ * Shared by test_dns.c, test_query.c and test_answer.c.  The builder
+ * writes hand-made packets (including malformed ones) into a fixed
+ * buffer; the checker is an independent, strict reader of what the
+ * composer produced: every name, compression pointer and rdata length
+ * must lie inside the packet, the section counts must account for every
+ * byte, and each record is returned for inspection.  Everything is
+ * static inline so a test file that uses only part of it still builds
+ * with -Werror.
  */
 #ifndef RBLCACHE_TEST_DNSMSG_H
 #define RBLCACHE_TEST_DNSMSG_H

@@ -15,63 +15,29 @@
 #include <cmocka.h>
 
 #include "dns.h"
+#include "dnsmsg.h"
 #include "upstream.h"
-
-struct pkt {
-	uint8_t b[1024];
-	size_t n;
-};
-
-static void
-put8(struct pkt *p, unsigned v)
-{
-	p->b[p->n++] = (uint8_t)v;
-}
-
-static void
-put16(struct pkt *p, unsigned v)
-{
-	put8(p, v >> 8);
-	put8(p, v & 255);
-}
-
-static void
-put32(struct pkt *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p, v & 0xffff);
-}
 
 /* a packet for 2.0.0.127.zen.example with rcode and the counts given;
  * the question name is at offset 12 for compression pointers */
 static void
 start(struct pkt *p, unsigned rcode, unsigned an, unsigned ns, unsigned qtype)
 {
-	static const uint8_t qname[] = "\0012\0010\0010\003127\003zen\007example";
 	memset(p, 0, sizeof(*p));
-	put16(p, 0);
-	put16(p, 0x8180 | rcode);
-	put16(p, 1);
-	put16(p, an);
-	put16(p, ns);
-	put16(p, 0);
-	memcpy(p->b + p->n, qname, sizeof(qname));
-	p->n += sizeof(qname);
-	put16(p, qtype);
-	put16(p, 1);
+	pkt_header(p, 0, 0x8180 | rcode, 1, an, ns, 0);
+	pkt_question(p, "2.0.0.127.zen.example", qtype, 1);
 }
 
 /* a record owned by the question name (a pointer to offset 12) */
 static void
 rr(struct pkt *p, unsigned type, uint32_t ttl, const void *rdata, unsigned len)
 {
-	put16(p, 0xc00c);
-	put16(p, type);
-	put16(p, 1);
-	put32(p, ttl);
-	put16(p, len);
-	memcpy(p->b + p->n, rdata, len);
-	p->n += len;
+	pkt_u16(p, 0xc00c);
+	pkt_u16(p, type);
+	pkt_u16(p, 1);
+	pkt_u32(p, ttl);
+	pkt_u16(p, len);
+	pkt_bytes(p, rdata, len);
 }
 
 static void
@@ -79,13 +45,12 @@ soa(struct pkt *p, uint32_t ttl, uint32_t minimum)
 {
 	struct pkt r = { .n = 0 };
 	static const uint8_t names[] = "\002ns\300\022\004host\300\022";
-	memcpy(r.b, names, sizeof(names) - 1);
-	r.n = sizeof(names) - 1;
-	put32(&r, 1);
-	put32(&r, 3600);
-	put32(&r, 600);
-	put32(&r, 86400);
-	put32(&r, minimum);
+	pkt_bytes(&r, names, sizeof(names) - 1);
+	pkt_u32(&r, 1);
+	pkt_u32(&r, 3600);
+	pkt_u32(&r, 600);
+	pkt_u32(&r, 86400);
+	pkt_u32(&r, minimum);
 	rr(p, DNS_T_SOA, ttl, r.b, (unsigned)r.n);
 }
 
