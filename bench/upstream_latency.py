@@ -57,6 +57,7 @@ import dns.rcode
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "system"))
 from faultdns import FaultDNS  # noqa: E402
+import rbltest  # noqa: E402
 
 DELAY_MS = 20
 ZONES = ["zen.spamhaus.org", "b.barracudacentral.org", "bl.spamcop.net",
@@ -67,19 +68,9 @@ ANSWER_WAIT = 2.0
 
 
 def free_port():
-    """A port free for UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port on 127.0.0.1")
+    """A port free for UDP and TCP on 127.0.0.1 (the tests' chooser: below
+    the ephemeral range, so no outgoing connection takes it meanwhile)."""
+    return rbltest.free_port(v6=False)
 
 
 def fault_main(conn):
